@@ -1,0 +1,56 @@
+// The bytes under a TLS session, as Apache delivers them: ciphertext is read
+// from the next input filter and written to the next output filter in
+// bucket brigades, so the TLS filters sit in Apache's filter chain rather
+// than on the socket.
+#pragma once
+
+#include "httpd/apache.h"
+#include "src/tls_connection.h"
+
+#include <string_view>
+
+namespace mgs::httpd {
+
+class BrigadeTransport final : public Transport {
+public:
+    explicit BrigadeTransport(conn_rec* c);
+
+    void attach(ap_filter_t* input, ap_filter_t* output)
+    {
+        input_ = input;
+        output_ = output;
+    }
+    // How reads below the TLS layer block, set by the input filter per call.
+    void set_block(apr_read_type_e block) { block_ = block; }
+
+    ssize_t pull(std::span<std::uint8_t> buf) noexcept override;
+    ssize_t push(std::span<const std::uint8_t> buf) noexcept override;
+    int wait_readable(unsigned ms) noexcept override;
+
+    // Sends what TLS wrote so far to the network (with a FLUSH if asked).
+    apr_status_t pass_output(bool flush);
+    // Queues already-encoded bytes (or a metadata bucket) for the network.
+    void queue_bucket(apr_bucket* b) { APR_BRIGADE_INSERT_TAIL(out_bb_, b); }
+    apr_off_t queued_bytes() const;
+
+    // Why the last pull failed, in APR's terms (APR_TIMEUP, APR_EOF, ...).
+    apr_status_t last_status() const { return last_status_; }
+    bool saw_plain_http() const { return plain_http_; }
+    bool would_block() const { return would_block_; }
+
+private:
+    apr_status_t fill(apr_read_type_e block, apr_off_t want);
+
+    conn_rec* c_;
+    ap_filter_t* input_ = nullptr;
+    ap_filter_t* output_ = nullptr;
+    apr_bucket_brigade* in_bb_;
+    apr_bucket_brigade* out_bb_;
+    apr_read_type_e block_ = APR_BLOCK_READ;
+    apr_status_t last_status_ = APR_SUCCESS;
+    bool first_read_ = true;
+    bool plain_http_ = false;
+    bool would_block_ = false;
+};
+
+} // namespace mgs::httpd

@@ -1,0 +1,45 @@
+// The state of one client connection served over TLS, and the hook that
+// puts the TLS filters on connections to TLS-enabled servers.
+#pragma once
+
+#include "httpd/brigade_transport.h"
+#include "httpd/server_config.h"
+
+#include <optional>
+#include <vector>
+
+namespace mgs::httpd {
+
+enum class Phase {
+    handshake,  // nothing decided yet
+    open,       // handshake done, application data flows
+    plain_http, // the client spoke HTTP: answered with a plaintext 400
+    failed,     // handshake or record layer failed: the connection is dead
+};
+
+struct ConnState {
+    ConnState(conn_rec* conn, const VhostTls& tls);
+
+    conn_rec* c;
+    server_rec* tls_server; // the server whose certificate was sent (SNI)
+    BrigadeTransport transport;
+    TlsConnection tls;
+    Phase phase = Phase::handshake;
+
+    // Plaintext decrypted but not yet handed up (speculative reads, lines).
+    std::vector<char> plain;
+    std::size_t plain_off = 0;
+    std::size_t plain_avail() const { return plain.size() - plain_off; }
+
+    // Drives the handshake; APR_SUCCESS when open, APR_EAGAIN for a
+    // non-blocking caller, an error when the connection is finished.
+    apr_status_t ensure_handshake(apr_read_type_e block);
+};
+
+ConnState* conn_state(const conn_rec* c);
+int pre_connection(conn_rec* c, void* csd);
+
+extern ap_filter_rec_t* input_filter_handle;
+extern ap_filter_rec_t* output_filter_handle;
+
+} // namespace mgs::httpd

@@ -1,0 +1,142 @@
+// The directive table and its handlers. Handlers check syntax only (what can
+// be judged from the line itself, so the error carries the line number);
+// files, keys and PINs are checked for the whole server in vhost_setup.
+#include "httpd/directives.h"
+
+#include "httpd/server_config.h"
+#include "keystore/secret_source.h"
+
+#include <string>
+
+namespace mgs::httpd {
+
+namespace {
+
+ServerConfig* config_of(cmd_parms* cmd) { return server_config(cmd->server); }
+
+const char* fail(cmd_parms* cmd, const std::string& message)
+{
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", message.c_str(), nullptr);
+}
+
+// File paths are relative to ServerRoot, as with every Apache directive;
+// pkcs11: URLs and handle: references pass through untouched.
+std::string key_or_file_reference(cmd_parms* cmd, const char* arg)
+{
+    std::string a(arg);
+    if (a.starts_with("pkcs11:") || a.starts_with("handle:"))
+        return a;
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    return path ? path : a;
+}
+
+const char* set_enable(cmd_parms* cmd, void*, const char* arg)
+{
+    if (!strcasecmp(arg, "on"))
+        config_of(cmd)->enabled = true;
+    else if (!strcasecmp(arg, "off"))
+        config_of(cmd)->enabled = false;
+    else
+        return fail(cmd, std::string("must be On or Off, not '") + arg + "'");
+    return nullptr;
+}
+
+const char* set_cert_file(cmd_parms* cmd, void*, const char* arg)
+{
+    config_of(cmd)->cert_file = key_or_file_reference(cmd, arg);
+    return nullptr;
+}
+
+const char* set_key_file(cmd_parms* cmd, void*, const char* arg)
+{
+    config_of(cmd)->key_file = key_or_file_reference(cmd, arg);
+    return nullptr;
+}
+
+const char* set_priorities(cmd_parms* cmd, void*, const char* arg)
+{
+    try {
+        compile_priorities(arg);
+    } catch (const Error& e) {
+        return fail(cmd, e.what());
+    }
+    config_of(cmd)->priorities = arg;
+    return nullptr;
+}
+
+const char* conflict(cmd_parms* cmd, const char* other)
+{
+    return fail(cmd, std::string("cannot be combined with ") + other +
+                         " in the same context; use one way to give the PIN");
+}
+
+const char* set_pin(cmd_parms* cmd, void*, const char* arg)
+{
+    ServerConfig* c = config_of(cmd);
+    if (c->pin_source)
+        return conflict(cmd, "GnuTLSPINSource");
+    c->pin = Secret(arg);
+    return nullptr;
+}
+
+const char* set_pin_source(cmd_parms* cmd, void*, const char* arg)
+{
+    ServerConfig* c = config_of(cmd);
+    if (c->pin)
+        return conflict(cmd, "GnuTLSPIN");
+    try {
+        check_secret_source_syntax(arg);
+    } catch (const Error& e) {
+        return fail(cmd, e.what());
+    }
+    c->pin_source = arg;
+    return nullptr;
+}
+
+const char* set_srk_pin(cmd_parms* cmd, void*, const char* arg)
+{
+    ServerConfig* c = config_of(cmd);
+    if (c->srk_pin_source)
+        return conflict(cmd, "GnuTLSSRKPINSource");
+    c->srk_pin = Secret(arg);
+    return nullptr;
+}
+
+const char* set_srk_pin_source(cmd_parms* cmd, void*, const char* arg)
+{
+    ServerConfig* c = config_of(cmd);
+    if (c->srk_pin)
+        return conflict(cmd, "GnuTLSSRKPIN");
+    try {
+        check_secret_source_syntax(arg);
+    } catch (const Error& e) {
+        return fail(cmd, e.what());
+    }
+    c->srk_pin_source = arg;
+    return nullptr;
+}
+
+} // namespace
+
+const command_rec directives[] = {
+    AP_INIT_TAKE1("GnuTLSEnable", set_enable, nullptr, RSRC_CONF, "Whether this server speaks TLS: On or Off"),
+    AP_INIT_TAKE1("GnuTLSCertificateFile", set_cert_file, nullptr, RSRC_CONF,
+                  "PEM certificate chain (end entity first) of this server"),
+    AP_INIT_TAKE1("GnuTLSX509CertificateFile", set_cert_file, nullptr, RSRC_CONF,
+                  "Old name of GnuTLSCertificateFile"),
+    AP_INIT_TAKE1("GnuTLSKeyFile", set_key_file, nullptr, RSRC_CONF,
+                  "Private key of this server: a key file, a pkcs11: URL or a TPM 2.0 key"),
+    AP_INIT_TAKE1("GnuTLSX509KeyFile", set_key_file, nullptr, RSRC_CONF, "Old name of GnuTLSKeyFile"),
+    AP_INIT_TAKE1("GnuTLSPriorities", set_priorities, nullptr, RSRC_CONF,
+                  "GnuTLS priority string (default NORMAL:-RSA:-VERS-TLS1.0:-VERS-TLS1.1)"),
+    AP_INIT_TAKE1("GnuTLSPIN", set_pin, nullptr, RSRC_CONF,
+                  "PIN of token objects, or passphrase of an encrypted key file"),
+    AP_INIT_TAKE1("GnuTLSPINSource", set_pin_source, nullptr, RSRC_CONF,
+                  "Where the PIN comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
+    AP_INIT_TAKE1("GnuTLSSRKPIN", set_srk_pin, nullptr, RSRC_CONF, "Authorization of the TPM storage root key"),
+    AP_INIT_TAKE1("GnuTLSSRKPINSource", set_srk_pin_source, nullptr, RSRC_CONF,
+                  "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
+    {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr},
+};
+
+} // namespace mgs::httpd

@@ -1,0 +1,9 @@
+#pragma once
+
+#include "httpd/apache.h"
+
+namespace mgs::httpd {
+
+extern const command_rec directives[];
+
+} // namespace mgs::httpd

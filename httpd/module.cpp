@@ -1,0 +1,44 @@
+// The module record: wires Apache's hooks to the components that do the work.
+#include "httpd/connection.h"
+#include "httpd/directives.h"
+#include "httpd/io_filters.h"
+#include "httpd/server_config.h"
+#include "httpd/ssl_hooks.h"
+#include "httpd/vhost_setup.h"
+
+namespace mgs::httpd {
+namespace {
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
+{
+    ap_add_version_component(pconf, "mod_gnutls/" MGS_VERSION);
+    return OK;
+}
+
+void register_hooks(apr_pool_t*)
+{
+    ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
+    input_filter_handle = ap_register_input_filter("gnutls_input", input_filter, nullptr,
+                                                   static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 5));
+    output_filter_handle = ap_register_output_filter("gnutls_output", output_filter, nullptr,
+                                                     static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 5));
+    register_ssl_hooks();
+}
+
+} // namespace
+} // namespace mgs::httpd
+
+extern "C" {
+__attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA gnutls_module = {
+    STANDARD20_MODULE_STUFF,
+    nullptr,
+    nullptr,
+    mgs::httpd::create_server_config,
+    mgs::httpd::merge_server_config,
+    mgs::httpd::directives,
+    mgs::httpd::register_hooks,
+    AP_MODULE_FLAG_NONE,
+};
+}

@@ -1,0 +1,43 @@
+#include "httpd/server_config.h"
+
+namespace mgs::httpd {
+
+ServerConfig* server_config(const server_rec* s)
+{
+    return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &gnutls_module));
+}
+
+void* create_server_config(apr_pool_t* p, server_rec*)
+{
+    return pool_owned(p, new ServerConfig());
+}
+
+void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
+{
+    const auto* base = static_cast<const ServerConfig*>(base_v);
+    const auto* add = static_cast<const ServerConfig*>(add_v);
+    auto* merged = pool_owned(p, new ServerConfig());
+    auto pick = [](const auto& a, const auto& b) { return a ? a : b; };
+    merged->enabled = pick(add->enabled, base->enabled);
+    merged->cert_file = pick(add->cert_file, base->cert_file);
+    merged->key_file = pick(add->key_file, base->key_file);
+    merged->priorities = pick(add->priorities, base->priorities);
+    // A PIN and a PIN source are one setting: the vhost's wins as a pair.
+    if (add->pin || add->pin_source) {
+        merged->pin = add->pin;
+        merged->pin_source = add->pin_source;
+    } else {
+        merged->pin = base->pin;
+        merged->pin_source = base->pin_source;
+    }
+    if (add->srk_pin || add->srk_pin_source) {
+        merged->srk_pin = add->srk_pin;
+        merged->srk_pin_source = add->srk_pin_source;
+    } else {
+        merged->srk_pin = base->srk_pin;
+        merged->srk_pin_source = base->srk_pin_source;
+    }
+    return merged;
+}
+
+} // namespace mgs::httpd

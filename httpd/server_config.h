@@ -1,0 +1,44 @@
+// Per-server (main server and each virtual host) configuration: what the
+// directives said, and the TLS objects built from it at configuration check.
+#pragma once
+
+#include "httpd/apache.h"
+#include "keystore/secret.h"
+#include "src/priorities.h"
+#include "src/tls_connection.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace mgs::httpd {
+
+// What vhost_setup builds for an enabled server; shared read-only by every
+// connection to it.
+struct VhostTls {
+    std::unique_ptr<ServerCredentials> credentials;
+    Priority priority;
+    TlsSettings settings;
+};
+
+struct ServerConfig {
+    std::optional<bool> enabled;
+    std::optional<std::string> cert_file;
+    std::optional<std::string> key_file;
+    std::optional<std::string> priorities;
+    std::optional<Secret> pin;
+    std::optional<std::string> pin_source;
+    std::optional<Secret> srk_pin;
+    std::optional<std::string> srk_pin_source;
+
+    std::unique_ptr<VhostTls> tls; // built by check_config, never merged
+
+    bool is_enabled() const { return enabled.value_or(false); }
+};
+
+ServerConfig* server_config(const server_rec* s);
+
+void* create_server_config(apr_pool_t* p, server_rec* s);
+void* merge_server_config(apr_pool_t* p, void* base, void* add);
+
+} // namespace mgs::httpd

@@ -1,0 +1,20 @@
+// Private keys in files: PEM or DER; PKCS#1, PKCS#8 (plain or encrypted),
+// SEC1, and legacy OpenSSL encrypted PEM; RSA, ECDSA and EdDSA.
+#pragma once
+
+#include "keystore/registry.h"
+
+namespace mgs {
+
+class FileKeyBackend final : public KeyBackend {
+public:
+    std::string_view name() const override { return "file"; }
+    bool claims(std::string_view reference) const override;
+    std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const override;
+};
+
+// Decodes key bytes (exposed for unit tests). `source` names them in errors.
+std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const std::string& source,
+                                       const Secret& passphrase);
+
+} // namespace mgs

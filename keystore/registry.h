@@ -1,0 +1,41 @@
+// Key references resolve to Signers through a registry of backends. Each
+// backend claims the reference forms it understands ("pkcs11:...", a TSS2 PEM
+// file, "handle:0x81..."); the file backend, added last, takes the rest.
+#pragma once
+
+#include "keystore/secret.h"
+#include "keystore/signer.h"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mgs {
+
+// What a backend may need besides the reference itself.
+struct KeyOptions {
+    Secret pin;     // key passphrase, token PIN or TPM key authorization
+    Secret srk_pin; // TPM parent authorization
+};
+
+class KeyBackend {
+public:
+    virtual ~KeyBackend() = default;
+    virtual std::string_view name() const = 0;
+    virtual bool claims(std::string_view reference) const = 0;
+    // Throws mgs::Error with a message naming the problem (not the secret).
+    virtual std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const = 0;
+};
+
+class KeyRegistry {
+public:
+    void add(std::unique_ptr<KeyBackend> backend);
+    const KeyBackend* backend_for(std::string_view reference) const;
+    std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const;
+
+private:
+    std::vector<std::unique_ptr<KeyBackend>> backends_;
+};
+
+} // namespace mgs

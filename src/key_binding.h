@@ -1,0 +1,15 @@
+// Turns a Signer into the gnutls_privkey_t GnuTLS signs handshakes with:
+// natively for keys in this process's memory, and through
+// gnutls_privkey_import_ext4 callbacks for keys a backend holds elsewhere.
+#pragma once
+
+#include "keystore/signer.h"
+
+#include <memory>
+
+namespace mgs {
+
+// The signer must outlive the returned key (ServerCredentials keeps both).
+PrivKey bind_signer(Signer& signer);
+
+} // namespace mgs

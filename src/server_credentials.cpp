@@ -1,0 +1,44 @@
+#include "src/server_credentials.h"
+
+#include "src/key_binding.h"
+
+namespace mgs {
+
+namespace {
+
+CertCredentials new_credentials()
+{
+    gnutls_certificate_credentials_t c = nullptr;
+    if (int rc = gnutls_certificate_allocate_credentials(&c); rc < 0)
+        throw_gnutls("gnutls_certificate_allocate_credentials", rc);
+    return CertCredentials(c);
+}
+
+} // namespace
+
+ServerCredentials::ServerCredentials(CertificateChain chain, std::shared_ptr<Signer> signer)
+    : chain_(std::move(chain)), signer_(std::move(signer)), creds_(new_credentials())
+{
+    if (public_key_der(chain_.leaf_public_key().get()) != public_key_der(signer_->public_key().get()))
+        throw KeyMismatchError("the private key does not match the certificate (subject " + chain_.leaf_subject() +
+                               ")");
+
+    // Our own comparison above replaces GnuTLS's test signature, which would
+    // make a hardware key sign in the Apache parent process.
+    gnutls_certificate_set_flags(creds_.get(), GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+    gnutls_certificate_set_known_dh_params(creds_.get(), GNUTLS_SEC_PARAM_MEDIUM);
+
+    PrivKey key = bind_signer(*signer_);
+    std::vector<gnutls_pcert_st> pcerts = chain_.make_pcerts();
+    int rc = gnutls_certificate_set_key(creds_.get(), nullptr, 0, pcerts.data(), static_cast<int>(pcerts.size()),
+                                        key.get());
+    if (rc < 0) {
+        for (auto& p : pcerts)
+            gnutls_pcert_deinit(&p);
+        throw_gnutls("cannot use the certificate and key together", rc);
+    }
+    // The credentials own the key and the pcert contents now.
+    key.release();
+}
+
+} // namespace mgs

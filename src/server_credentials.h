@@ -1,0 +1,36 @@
+// What a TLS virtual host presents: a certificate chain and the Signer of its
+// key, bound into GnuTLS certificate credentials. Built once at configuration
+// time; read-only and shared by every connection afterwards.
+#pragma once
+
+#include "keystore/error.h"
+#include "src/certificate_chain.h"
+
+#include <memory>
+
+namespace mgs {
+
+class KeyMismatchError : public Error {
+public:
+    using Error::Error;
+};
+
+class ServerCredentials {
+public:
+    // Throws KeyMismatchError when the key's public half is not the one in the
+    // chain's end-entity certificate, mgs::Error for anything else.
+    ServerCredentials(CertificateChain chain, std::shared_ptr<Signer> signer);
+    ServerCredentials(const ServerCredentials&) = delete;
+    ServerCredentials& operator=(const ServerCredentials&) = delete;
+
+    gnutls_certificate_credentials_t get() const { return creds_.get(); }
+    const CertificateChain& chain() const { return chain_; }
+    const Signer& signer() const { return *signer_; }
+
+private:
+    CertificateChain chain_;
+    std::shared_ptr<Signer> signer_;
+    CertCredentials creds_;
+};
+
+} // namespace mgs

@@ -1,0 +1,123 @@
+#include "src/tls_connection.h"
+
+#include "keystore/error.h"
+
+namespace mgs {
+
+namespace {
+
+Session new_server_session()
+{
+    gnutls_session_t s = nullptr;
+    if (int rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL); rc < 0)
+        throw_gnutls("gnutls_init", rc);
+    return Session(s);
+}
+
+void apply(gnutls_session_t s, const TlsSettings& settings)
+{
+    if (int rc = gnutls_priority_set(s, settings.priority); rc < 0)
+        throw_gnutls("gnutls_priority_set", rc);
+    if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, settings.credentials->get()); rc < 0)
+        throw_gnutls("gnutls_credentials_set", rc);
+}
+
+} // namespace
+
+TlsConnection::TlsConnection(Transport& transport, const TlsSettings& initial, SettingsSelector selector)
+    : transport_(transport), settings_(&initial), selector_(std::move(selector)), session_(new_server_session())
+{
+    gnutls_session_t s = session_.get();
+    apply(s, initial);
+    gnutls_transport_set_ptr(s, this);
+    gnutls_transport_set_pull_function(s, pull_cb);
+    gnutls_transport_set_push_function(s, push_cb);
+    gnutls_transport_set_pull_timeout_function(s, pull_timeout_cb);
+    // Apache's Timeout bounds every read; GnuTLS's own handshake timer would
+    // only race with it.
+    gnutls_handshake_set_timeout(s, 0);
+    gnutls_session_set_ptr(s, this);
+    gnutls_handshake_set_post_client_hello_function(s, client_hello_cb);
+}
+
+int TlsConnection::handshake()
+{
+    int rc = gnutls_handshake(session_.get());
+    if (rc == 0)
+        established_ = true;
+    return rc;
+}
+
+ssize_t TlsConnection::recv(std::span<std::uint8_t> buf)
+{
+    return gnutls_record_recv(session_.get(), buf.data(), buf.size());
+}
+
+ssize_t TlsConnection::send(std::span<const std::uint8_t> buf)
+{
+    return gnutls_record_send(session_.get(), buf.data(), buf.size());
+}
+
+int TlsConnection::close_notify() { return gnutls_bye(session_.get(), GNUTLS_SHUT_WR); }
+
+std::string TlsConnection::describe_failure(int code) const
+{
+    std::string text = gnutls_error_text(code);
+    if (code == GNUTLS_E_FATAL_ALERT_RECEIVED || code == GNUTLS_E_WARNING_ALERT_RECEIVED) {
+        if (const char* alert = gnutls_alert_get_name(gnutls_alert_get(session_.get())))
+            text += std::string(": the client sent alert '") + alert + "'";
+    }
+    return text;
+}
+
+std::string TlsConnection::server_name() const
+{
+    char name[256];
+    size_t len = sizeof name;
+    unsigned type = 0;
+    if (gnutls_server_name_get(session_.get(), name, &len, &type, 0) == 0 && type == GNUTLS_NAME_DNS)
+        return std::string(name, len);
+    return {};
+}
+
+ssize_t TlsConnection::pull_cb(gnutls_transport_ptr_t p, void* buf, size_t len)
+{
+    auto* self = static_cast<TlsConnection*>(p);
+    ssize_t n = self->transport_.pull({static_cast<std::uint8_t*>(buf), len});
+    if (n < 0)
+        gnutls_transport_set_errno(self->session_.get(), errno);
+    return n;
+}
+
+ssize_t TlsConnection::push_cb(gnutls_transport_ptr_t p, const void* buf, size_t len)
+{
+    auto* self = static_cast<TlsConnection*>(p);
+    ssize_t n = self->transport_.push({static_cast<const std::uint8_t*>(buf), len});
+    if (n < 0)
+        gnutls_transport_set_errno(self->session_.get(), errno);
+    return n;
+}
+
+int TlsConnection::pull_timeout_cb(gnutls_transport_ptr_t p, unsigned ms)
+{
+    return static_cast<TlsConnection*>(p)->transport_.wait_readable(ms);
+}
+
+int TlsConnection::client_hello_cb(gnutls_session_t session)
+{
+    auto* self = static_cast<TlsConnection*>(gnutls_session_get_ptr(session));
+    if (!self->selector_)
+        return 0;
+    try {
+        const TlsSettings* chosen = self->selector_(self->server_name());
+        if (chosen && chosen != self->settings_) {
+            apply(session, *chosen);
+            self->settings_ = chosen;
+        }
+        return 0;
+    } catch (...) {
+        return GNUTLS_E_INTERNAL_ERROR;
+    }
+}
+
+} // namespace mgs

@@ -1,0 +1,70 @@
+// One server-side TLS session over an abstract byte transport. The Apache
+// glue supplies the transport (bucket brigades); tests supply sockets.
+#pragma once
+
+#include "src/server_credentials.h"
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+namespace mgs {
+
+class Transport {
+public:
+    virtual ~Transport() = default;
+    // As recv(2)/send(2): byte count, 0 at end of stream, or -1 with errno set
+    // (EAGAIN when a non-blocking read has nothing yet).
+    virtual ssize_t pull(std::span<std::uint8_t> buf) noexcept = 0;
+    virtual ssize_t push(std::span<const std::uint8_t> buf) noexcept = 0;
+    // >0 when bytes can be read, 0 when none arrived within `ms`.
+    virtual int wait_readable(unsigned ms) noexcept = 0;
+};
+
+// What a session uses: priorities and credentials of one virtual host.
+struct TlsSettings {
+    gnutls_priority_t priority = nullptr;
+    const ServerCredentials* credentials = nullptr;
+};
+
+// Called with the SNI name (empty without SNI) once the ClientHello is read;
+// returns the settings of the virtual host that serves it, or nullptr to keep
+// the current ones.
+using SettingsSelector = std::function<const TlsSettings*(std::string_view server_name)>;
+
+class TlsConnection {
+public:
+    TlsConnection(Transport& transport, const TlsSettings& initial, SettingsSelector selector = {});
+    TlsConnection(const TlsConnection&) = delete;
+    TlsConnection& operator=(const TlsConnection&) = delete;
+
+    gnutls_session_t session() const { return session_.get(); }
+    const TlsSettings& settings() const { return *settings_; }
+
+    // GnuTLS return codes throughout: 0 / byte counts, or GNUTLS_E_*.
+    int handshake();
+    bool established() const { return established_; }
+    ssize_t recv(std::span<std::uint8_t> buf);
+    ssize_t send(std::span<const std::uint8_t> buf);
+    int close_notify();
+    std::size_t pending() const { return gnutls_record_check_pending(session_.get()); }
+
+    // Why a handshake failed, for the log: GnuTLS's text, plus the alert.
+    std::string describe_failure(int code) const;
+    std::string server_name() const;
+
+private:
+    static ssize_t pull_cb(gnutls_transport_ptr_t, void* buf, size_t len);
+    static ssize_t push_cb(gnutls_transport_ptr_t, const void* buf, size_t len);
+    static int pull_timeout_cb(gnutls_transport_ptr_t, unsigned ms);
+    static int client_hello_cb(gnutls_session_t session);
+
+    Transport& transport_;
+    const TlsSettings* settings_;
+    SettingsSelector selector_;
+    Session session_;
+    bool established_ = false;
+};
+
+} // namespace mgs
