@@ -3,6 +3,7 @@
 // files, keys and PINs are checked for the whole server in vhost_setup.
 #include "httpd/directives.h"
 
+#include "httpd/errors.h"
 #include "httpd/server_config.h"
 #include "keystore/secret_source.h"
 
@@ -16,7 +17,8 @@ ServerConfig* config_of(cmd_parms* cmd) { return server_config(cmd->server); }
 
 const char* fail(cmd_parms* cmd, const std::string& message)
 {
-    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", message.c_str(), nullptr);
+    std::string where = cmd->server->is_virtual ? " (in " + server_label(cmd->server) + ")" : std::string();
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", message.c_str(), where.c_str(), nullptr);
 }
 
 // File paths are relative to ServerRoot, as with every Apache directive;

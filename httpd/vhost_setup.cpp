@@ -69,8 +69,8 @@ std::unique_ptr<VhostTls> build(const ServerConfig& sc)
         tls->credentials = std::make_unique<ServerCredentials>(std::move(*chain), signer);
     } catch (const KeyMismatchError& e) {
         throw SetupError{"GnuTLSKeyFile", "the private key " + signer->describe() +
-                                              " does not match the certificate in " + *sc.cert_file + ": " +
-                                              e.what()};
+                                              " does not match the certificate in " + *sc.cert_file +
+                                              " (subject " + e.certificate_subject() + ")"};
     } catch (const Error& e) {
         throw SetupError{"GnuTLSKeyFile", e.what()};
     }

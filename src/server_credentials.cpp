@@ -20,8 +20,7 @@ ServerCredentials::ServerCredentials(CertificateChain chain, std::shared_ptr<Sig
     : chain_(std::move(chain)), signer_(std::move(signer)), creds_(new_credentials())
 {
     if (public_key_der(chain_.leaf_public_key().get()) != public_key_der(signer_->public_key().get()))
-        throw KeyMismatchError("the private key does not match the certificate (subject " + chain_.leaf_subject() +
-                               ")");
+        throw KeyMismatchError(chain_.leaf_subject());
 
     // Our own comparison above replaces GnuTLS's test signature, which would
     // make a hardware key sign in the Apache parent process.

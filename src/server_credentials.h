@@ -12,7 +12,13 @@ namespace mgs {
 
 class KeyMismatchError : public Error {
 public:
-    using Error::Error;
+    explicit KeyMismatchError(std::string subject)
+        : Error("the private key does not match the certificate (subject " + subject + ")"),
+          subject_(std::move(subject)) {}
+    const std::string& certificate_subject() const { return subject_; }
+
+private:
+    std::string subject_;
 };
 
 class ServerCredentials {

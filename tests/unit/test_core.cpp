@@ -1,0 +1,132 @@
+// Credentials, priorities, plain-HTTP detection and PIN sources.
+#include "keystore/error.h"
+#include "keystore/file_backend.h"
+#include "keystore/secret_source.h"
+#include "src/plain_http.h"
+#include "src/priorities.h"
+#include "src/server_credentials.h"
+#include "test_pki.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace mgs::test {
+namespace {
+
+CertificateChain chain_of(const TestIdentity& id)
+{
+    return CertificateChain::from_pem(
+        {reinterpret_cast<const std::uint8_t*>(id.cert_pem.data()), id.cert_pem.size()}, "cert.pem");
+}
+
+TEST(ServerCredentials, AcceptsTheMatchingKey)
+{
+    const auto& id = identity_for(all_key_types()[3]);
+    auto signer = load_key_bytes(id.export_key(GNUTLS_X509_FMT_PEM, false), "key.pem", Secret());
+    ServerCredentials creds(chain_of(id), signer);
+    EXPECT_NE(creds.get(), nullptr);
+    EXPECT_EQ(creds.chain().leaf_subject(), "CN=p256.test");
+}
+
+TEST(ServerCredentials, RefusesAKeyOfAnotherCertificate)
+{
+    const auto& a = identity_for(all_key_types()[3]);
+    const auto& b = identity_for(all_key_types()[0]);
+    auto signer = load_key_bytes(b.export_key(GNUTLS_X509_FMT_PEM, false), "key.pem", Secret());
+    try {
+        ServerCredentials creds(chain_of(a), signer);
+        FAIL() << "mismatched key accepted";
+    } catch (const KeyMismatchError& e) {
+        EXPECT_EQ(e.certificate_subject(), "CN=p256.test");
+        EXPECT_NE(std::string(e.what()).find("does not match the certificate"), std::string::npos);
+    }
+}
+
+TEST(CertificateChain, RefusesFilesWithoutCertificates)
+{
+    std::string junk = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    EXPECT_THROW(CertificateChain::from_pem({reinterpret_cast<const std::uint8_t*>(junk.data()), junk.size()}, "x"),
+                 Error);
+}
+
+TEST(Priorities, DefaultCompiles) { EXPECT_NE(compile_priorities(default_priorities), nullptr); }
+
+TEST(Priorities, ReportsThePositionOfTheBadToken)
+{
+    try {
+        compile_priorities("NORMAL:-RSA:+NOPE:-VERS-TLS1.0");
+        FAIL();
+    } catch (const PriorityError& e) {
+        EXPECT_EQ(e.position(), 12u);
+        EXPECT_NE(std::string(e.what()).find("position 12"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("'+NOPE'"), std::string::npos) << e.what();
+    }
+}
+
+TEST(PlainHttp, RecognisesMethodsNotTls)
+{
+    auto bytes = [](std::string_view s) {
+        return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+    };
+    EXPECT_TRUE(looks_like_plain_http(bytes("GET / HTTP/1.1\r\n")));
+    EXPECT_TRUE(looks_like_plain_http(bytes("POST /x HTTP/1.0\r\n")));
+    EXPECT_TRUE(looks_like_plain_http(bytes("OPTIONS * HTTP/1.1\r\n")));
+    const std::uint8_t hello[] = {0x16, 0x03, 0x01, 0x02, 0x00};
+    EXPECT_FALSE(looks_like_plain_http(hello));
+    EXPECT_FALSE(looks_like_plain_http(bytes("get / http/1.1")));
+    EXPECT_FALSE(looks_like_plain_http(bytes("")));
+}
+
+TEST(PlainHttp, ResponseIsACompleteHttp400)
+{
+    std::string r = plain_http_response("https://example.org:8443/");
+    ASSERT_EQ(r.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
+    auto split = r.find("\r\n\r\n");
+    ASSERT_NE(split, std::string::npos);
+    std::string body = r.substr(split + 4);
+    EXPECT_NE(r.find("Content-Length: " + std::to_string(body.size()) + "\r\n"), std::string::npos);
+    EXPECT_NE(body.find("speaking plain HTTP to an SSL-enabled server port"), std::string::npos);
+    EXPECT_NE(body.find("https://example.org:8443/"), std::string::npos);
+    EXPECT_EQ(plain_http_response("https://x/<script>").find("<script>"), std::string::npos);
+}
+
+TEST(SecretSource, ReadsFileEnvAndProgram)
+{
+    std::string path = ::testing::TempDir() + "/pin.txt";
+    std::ofstream(path) << "1234\nignored\n";
+    EXPECT_STREQ(read_secret_source("file:" + path).reveal(), "1234");
+    ::setenv("MGS_TEST_PIN", "5678", 1);
+    EXPECT_STREQ(read_secret_source("env:MGS_TEST_PIN").reveal(), "5678");
+    EXPECT_STREQ(read_secret_source("exec:printf '9012\\n'").reveal(), "9012");
+}
+
+TEST(SecretSource, FailuresNameTheSourceNotTheValue)
+{
+    EXPECT_THROW(check_secret_source_syntax("pin:1234"), Error);
+    ::setenv("MGS_TEST_OUT", "leaked-pin-77", 1);
+    try {
+        read_secret_source("exec:echo \"$MGS_TEST_OUT\"; exit 3");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("exited with status 3"), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).find("leaked-pin-77"), std::string::npos) << e.what();
+    }
+    ::unsetenv("MGS_TEST_UNSET_PIN");
+    EXPECT_THROW(read_secret_source("env:MGS_TEST_UNSET_PIN"), Error);
+    EXPECT_THROW(read_secret_source("file:/nonexistent/pin"), Error);
+}
+
+TEST(Secret, CopiesCarryTheValue)
+{
+    Secret a("abc");
+    Secret b = a;
+    Secret c = std::move(a);
+    EXPECT_STREQ(b.reveal(), "abc");
+    EXPECT_STREQ(c.reveal(), "abc");
+    EXPECT_TRUE(a.empty());
+}
+
+} // namespace
+} // namespace mgs::test
