@@ -118,6 +118,14 @@ const char* set_srk_pin_source(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
+{
+    if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
+        return err;
+    config_of(cmd)->pkcs11_modules.emplace_back(arg);
+    return nullptr;
+}
+
 } // namespace
 
 const command_rec directives[] = {
@@ -138,6 +146,9 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("GnuTLSSRKPIN", set_srk_pin, nullptr, RSRC_CONF, "Authorization of the TPM storage root key"),
     AP_INIT_TAKE1("GnuTLSSRKPINSource", set_srk_pin_source, nullptr, RSRC_CONF,
                   "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
+    AP_INIT_TAKE1("GnuTLSPKCS11Module", add_pkcs11_module, nullptr, RSRC_CONF,
+                  "PKCS#11 module to load instead of p11-kit's configured ones; may repeat"),
+    AP_INIT_TAKE1("GnuTLSP11Module", add_pkcs11_module, nullptr, RSRC_CONF, "Same as GnuTLSPKCS11Module"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr},
 };
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mgs::httpd {
 
@@ -30,6 +31,9 @@ struct ServerConfig {
     std::optional<std::string> pin_source;
     std::optional<Secret> srk_pin;
     std::optional<std::string> srk_pin_source;
+
+    // Server config only (the main server's record holds them).
+    std::vector<std::string> pkcs11_modules;
 
     std::unique_ptr<VhostTls> tls; // built by check_config, never merged
 

@@ -4,6 +4,12 @@
 #include "httpd/server_config.h"
 #include "keystore/file_backend.h"
 #include "keystore/secret_source.h"
+#include "pkcs11/providers.h"
+#include "pkcs11/token_certificate.h"
+#include "pkcs11/token_signer.h"
+#include "pkcs11/url.h"
+
+#include <algorithm>
 
 APLOG_USE_MODULE(gnutls);
 
@@ -21,6 +27,7 @@ KeyRegistry make_registry()
 {
     KeyRegistry r;
     // Hardware backends claim their reference forms first; files take the rest.
+    r.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
     r.add(std::make_unique<FileKeyBackend>());
     return r;
 }
@@ -39,7 +46,26 @@ Secret resolve_secret(const std::optional<Secret>& value, const std::optional<st
     }
 }
 
-std::unique_ptr<VhostTls> build(const ServerConfig& sc)
+bool can_sign_tls13(const Signer& signer)
+{
+    if (signer.algorithm() != GNUTLS_PK_RSA)
+        return true;
+    auto schemes = signer.schemes();
+    return std::find(schemes.begin(), schemes.end(), GNUTLS_SIGN_RSA_PSS_RSAE_SHA256) != schemes.end();
+}
+
+bool uses_pkcs11(server_rec* base)
+{
+    for (server_rec* s = base; s; s = s->next) {
+        const ServerConfig* sc = server_config(s);
+        if (sc->is_enabled() && ((sc->key_file && pkcs11::is_pkcs11_url(*sc->key_file)) ||
+                                 (sc->cert_file && pkcs11::is_pkcs11_url(*sc->cert_file))))
+            return true;
+    }
+    return false;
+}
+
+std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc)
 {
     if (!sc.cert_file)
         throw SetupError{"GnuTLSCertificateFile", "GnuTLSEnable is on but no certificate is configured"};
@@ -52,7 +78,8 @@ std::unique_ptr<VhostTls> build(const ServerConfig& sc)
 
     std::optional<CertificateChain> chain;
     try {
-        chain = CertificateChain::from_file(*sc.cert_file);
+        chain = pkcs11::is_pkcs11_url(*sc.cert_file) ? pkcs11::load_token_chain(*sc.cert_file)
+                                                      : CertificateChain::from_file(*sc.cert_file);
     } catch (const Error& e) {
         throw SetupError{"GnuTLSCertificateFile", e.what()};
     }
@@ -75,8 +102,17 @@ std::unique_ptr<VhostTls> build(const ServerConfig& sc)
         throw SetupError{"GnuTLSKeyFile", e.what()};
     }
 
+    std::string priorities = sc.priorities.value_or(default_priorities);
+    if (!can_sign_tls13(*signer)) {
+        // TLS 1.3 needs RSA-PSS; a token without it still serves TLS 1.2.
+        priorities += ":-VERS-TLS1.3";
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "mod_gnutls: %s: GnuTLSKeyFile %s cannot make RSA-PSS signatures (no CKM_RSA_PKCS_PSS); "
+                     "TLS 1.3 is off for this virtual host",
+                     server_label(s).c_str(), signer->describe().c_str());
+    }
     try {
-        tls->priority = compile_priorities(sc.priorities.value_or(default_priorities));
+        tls->priority = compile_priorities(priorities);
     } catch (const Error& e) {
         throw SetupError{"GnuTLSPriorities", e.what()};
     }
@@ -94,6 +130,15 @@ const KeyRegistry& key_registry()
 
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
 {
+    const ServerConfig* global = server_config(base);
+    if (!global->pkcs11_modules.empty() || uses_pkcs11(base)) {
+        try {
+            pkcs11::load_providers(global->pkcs11_modules);
+        } catch (const Error& e) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: GnuTLSPKCS11Module: %s", e.what());
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
     bool ok = true;
     for (server_rec* s = base; s; s = s->next) {
         ServerConfig* sc = server_config(s);
@@ -101,7 +146,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
         if (!sc->is_enabled())
             continue;
         try {
-            sc->tls = build(*sc);
+            sc->tls = build(s, *sc);
         } catch (const SetupError& e) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: %s: %s: %s", server_label(s).c_str(),
                          e.directive.c_str(), e.message.c_str());

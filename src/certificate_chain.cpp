@@ -36,6 +36,16 @@ CertificateChain CertificateChain::from_pem(std::span<const std::uint8_t> pem, c
     return chain;
 }
 
+CertificateChain CertificateChain::from_certificates(std::vector<X509Crt> certs, std::string source)
+{
+    if (certs.empty())
+        throw Error(source + " contains no certificate");
+    CertificateChain chain;
+    chain.certs_ = std::move(certs);
+    chain.source_ = std::move(source);
+    return chain;
+}
+
 PubKey CertificateChain::leaf_public_key() const
 {
     PubKey pub = new_pubkey();

@@ -14,6 +14,7 @@ public:
     // Throws mgs::Error naming `source` when the bytes hold no usable chain.
     static CertificateChain from_pem(std::span<const std::uint8_t> pem, const std::string& source);
     static CertificateChain from_file(const std::string& path);
+    static CertificateChain from_certificates(std::vector<X509Crt> certs, std::string source);
 
     const std::string& source() const { return source_; }
     std::size_t size() const { return certs_.size(); }

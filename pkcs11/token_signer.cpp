@@ -1,0 +1,227 @@
+#include "pkcs11/token_signer.h"
+
+#include "keystore/error.h"
+#include "pkcs11/url.h"
+#include "src/certificate_chain.h"
+
+#include <gnutls/pkcs11.h>
+#include <p11-kit/pkcs11.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <unistd.h>
+
+namespace mgs::pkcs11 {
+
+namespace {
+
+// Sessions a key may hold per process: enough for worker threads to sign in
+// parallel, few enough for tokens with small session limits.
+constexpr unsigned max_sessions_per_key = 8;
+
+int pin_callback(void* userdata, int, const char*, const char*, unsigned flags, char* pin, size_t pin_max)
+{
+    const auto* secret = static_cast<const Secret*>(userdata);
+    // A wrong PIN is never tried again: tokens lock after a few failures.
+    if ((flags & GNUTLS_PIN_WRONG) || secret->empty() || secret->size() + 1 > pin_max)
+        return -1;
+    std::memcpy(pin, secret->reveal(), secret->size() + 1);
+    return 0;
+}
+
+std::string explain(int rc)
+{
+    switch (rc) {
+    case GNUTLS_E_PKCS11_PIN_ERROR:
+        return "the token refused the PIN, or none is configured (CKR_PIN_INCORRECT): check GnuTLSPIN / "
+               "GnuTLSPINSource; a wrong PIN is not retried, so the token does not lock";
+    case GNUTLS_E_PKCS11_PIN_LOCKED:
+        return "the token's user PIN is locked (CKR_PIN_LOCKED): unlock it with the SO PIN";
+    case GNUTLS_E_PKCS11_PIN_EXPIRED:
+        return "the token's user PIN has expired (CKR_PIN_EXPIRED)";
+    case GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE:
+    case GNUTLS_E_PKCS11_REQUESTED_OBJECT_NOT_AVAILBLE:
+        return "no token or private key matches the URL (check token=, object=, id= and the loaded "
+               "GnuTLSPKCS11Module): " + gnutls_error_text(rc);
+    default:
+        return gnutls_error_text(rc);
+    }
+}
+
+// Errors after which the session is dead and must be reopened.
+bool is_device_failure(int rc)
+{
+    switch (rc) {
+    case GNUTLS_E_PKCS11_DEVICE_ERROR:
+    case GNUTLS_E_PKCS11_SESSION_ERROR:
+    case GNUTLS_E_PKCS11_TOKEN_ERROR:
+    case GNUTLS_E_PKCS11_SLOT_ERROR:
+    case GNUTLS_E_PKCS11_ERROR:
+    case GNUTLS_E_PKCS11_USER_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+class TokenSigner final : public Signer {
+public:
+    TokenSigner(std::string url, Secret pin) : url_(std::move(url)), pin_(std::move(pin)), pid_(::getpid())
+    {
+        PrivKey key = open_key();
+        PubKey pub = new_pubkey();
+        if (int rc = gnutls_pubkey_import_privkey(pub.get(), key.get(), 0, 0); rc < 0)
+            throw Error(describe() + ": cannot read the public half of the key: " + explain(rc));
+        public_der_ = public_key_der(pub.get());
+        pk_ = static_cast<gnutls_pk_algorithm_t>(gnutls_pubkey_get_pk_algorithm(pub.get(), &bits_));
+        if (pk_ == GNUTLS_PK_ECDSA)
+            gnutls_pubkey_export_ecc_raw2(pub.get(), &curve_, nullptr, nullptr, 0);
+        schemes_ = default_schemes(pk_, bits_, curve_);
+        if (pk_ == GNUTLS_PK_RSA && !token_has(CKM_RSA_PKCS_PSS)) {
+            schemes_.erase(std::remove_if(schemes_.begin(), schemes_.end(),
+                                          [](gnutls_sign_algorithm_t s) {
+                                              return gnutls_sign_get_pk_algorithm(s) == GNUTLS_PK_RSA_PSS ||
+                                                     s == GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 ||
+                                                     s == GNUTLS_SIGN_RSA_PSS_RSAE_SHA384 ||
+                                                     s == GNUTLS_SIGN_RSA_PSS_RSAE_SHA512;
+                                          }),
+                           schemes_.end());
+        }
+        if (schemes_.empty())
+            throw Error(describe() + ": the token holds a key type TLS cannot use");
+        // Nothing PKCS#11 stays open in this (parent) process: each child
+        // opens its own sessions when it first signs.
+    }
+
+    std::string describe() const override { return redact_url(url_); }
+    std::string backend() const override { return "pkcs11"; }
+    gnutls_pk_algorithm_t algorithm() const override { return pk_; }
+    unsigned bits() const override { return bits_; }
+    std::vector<gnutls_sign_algorithm_t> schemes() const override { return schemes_; }
+
+    PubKey public_key() const override
+    {
+        PubKey pub = new_pubkey();
+        gnutls_datum_t d{const_cast<unsigned char*>(public_der_.data()), static_cast<unsigned>(public_der_.size())};
+        if (int rc = gnutls_pubkey_import(pub.get(), &d, GNUTLS_X509_FMT_DER); rc < 0)
+            throw_gnutls(describe(), rc);
+        return pub;
+    }
+
+    SignerHealth health() const override
+    {
+        return healthy_.load() ? SignerHealth::ok : SignerHealth::unavailable;
+    }
+
+    Bytes sign(const SignRequest& req) override
+    {
+        PrivKey key = acquire();
+        gnutls_datum_t in{const_cast<unsigned char*>(req.input.data()), static_cast<unsigned>(req.input.size())};
+        GnutlsDatum sig;
+        int rc = req.kind == SignInput::message
+                     ? gnutls_privkey_sign_data2(key.get(), req.scheme, req.gnutls_flags, &in, &sig.d)
+                     : gnutls_privkey_sign_hash2(key.get(), req.scheme, req.gnutls_flags, &in, &sig.d);
+        if (rc < 0) {
+            if (is_device_failure(rc)) {
+                healthy_ = false;
+                forget(std::move(key));
+            } else {
+                release(std::move(key));
+            }
+            throw Error(describe() + ": signing failed: " + explain(rc));
+        }
+        healthy_ = true;
+        release(std::move(key));
+        return Bytes(sig.d.data, sig.d.data + sig.d.size);
+    }
+
+private:
+    PrivKey open_key() const
+    {
+        PrivKey key = new_privkey();
+        gnutls_privkey_set_pin_function(key.get(), pin_callback, const_cast<Secret*>(&pin_));
+        if (int rc = gnutls_privkey_import_url(key.get(), url_.c_str(), 0); rc < 0)
+            throw Error(describe() + ": " + explain(rc));
+        return key;
+    }
+
+    bool token_has(unsigned long mechanism) const
+    {
+        return gnutls_pkcs11_token_check_mechanism(url_.c_str(), mechanism, nullptr, 0, 0) != 0;
+    }
+
+    // A logged-in session's key from the pool, or a new one while under the limit.
+    PrivKey acquire()
+    {
+        std::unique_lock lock(mutex_);
+        if (pid_ != ::getpid()) {
+            // Forked: sessions of the parent are not ours to use or close.
+            for (auto& k : idle_)
+                (void)k.release();
+            idle_.clear();
+            open_ = 0;
+            pid_ = ::getpid();
+        }
+        cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_sessions_per_key; });
+        if (!idle_.empty()) {
+            PrivKey k = std::move(idle_.back());
+            idle_.pop_back();
+            return k;
+        }
+        ++open_;
+        lock.unlock();
+        try {
+            return open_key();
+        } catch (...) {
+            std::lock_guard relock(mutex_);
+            --open_;
+            cv_.notify_one();
+            healthy_ = false;
+            throw;
+        }
+    }
+
+    void release(PrivKey key)
+    {
+        std::lock_guard lock(mutex_);
+        idle_.push_back(std::move(key));
+        cv_.notify_one();
+    }
+
+    void forget(PrivKey key)
+    {
+        key.reset();
+        std::lock_guard lock(mutex_);
+        --open_;
+        cv_.notify_one();
+    }
+
+    std::string url_;
+    Secret pin_;
+    Bytes public_der_;
+    gnutls_pk_algorithm_t pk_ = GNUTLS_PK_UNKNOWN;
+    unsigned bits_ = 0;
+    gnutls_ecc_curve_t curve_ = GNUTLS_ECC_CURVE_INVALID;
+    std::vector<gnutls_sign_algorithm_t> schemes_;
+
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::vector<PrivKey> idle_;
+    unsigned open_ = 0;
+    pid_t pid_;
+    std::atomic<bool> healthy_{true};
+};
+
+} // namespace
+
+bool Pkcs11KeyBackend::claims(std::string_view reference) const { return is_pkcs11_url(reference); }
+
+std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const KeyOptions& options) const
+{
+    return std::make_shared<TokenSigner>(std::string(reference), options.pin);
+}
+
+} // namespace mgs::pkcs11

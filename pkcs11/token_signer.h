@@ -1,0 +1,18 @@
+// Keys on PKCS#11 tokens. The key never leaves the token: every signature
+// is a C_Sign on one of a bounded pool of sessions, opened lazily in the
+// process that signs (never inherited across fork), so worker threads sign
+// in parallel.
+#pragma once
+
+#include "keystore/registry.h"
+
+namespace mgs::pkcs11 {
+
+class Pkcs11KeyBackend final : public KeyBackend {
+public:
+    std::string_view name() const override { return "pkcs11"; }
+    bool claims(std::string_view reference) const override;
+    std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const override;
+};
+
+} // namespace mgs::pkcs11
