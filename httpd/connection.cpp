@@ -38,7 +38,8 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
 {
     switch (phase) {
     case Phase::open: return APR_SUCCESS;
-    case Phase::plain_http: return APR_EOF;
+    case Phase::plain_http:
+    case Phase::closed: return APR_EOF;
     case Phase::failed: return APR_ECONNABORTED;
     case Phase::handshake: break;
     }

@@ -15,6 +15,7 @@ enum class Phase {
     open,       // handshake done, application data flows
     plain_http, // the client spoke HTTP: answered with a plaintext 400
     failed,     // handshake or record layer failed: the connection is dead
+    closed,     // close_notify sent at the end of the connection
 };
 
 struct ConnState {

@@ -151,16 +151,23 @@ apr_status_t output_filter(ap_filter_t* f, apr_bucket_brigade* bb)
                 apr_brigade_cleanup(bb);
                 return rv;
             }
-        if (st->phase == Phase::plain_http || st->phase == Phase::failed) {
+        if (st->phase != Phase::open) {
             // Nothing more can reach this client (Apache may still try to
             // send an error page for the request it could not read).
             apr_brigade_cleanup(bb);
-            return st->phase == Phase::plain_http ? APR_SUCCESS : APR_ECONNABORTED;
+            return st->phase == Phase::failed ? APR_ECONNABORTED : APR_SUCCESS;
         }
         while (!APR_BRIGADE_EMPTY(bb)) {
             apr_bucket* e = APR_BRIGADE_FIRST(bb);
             if (AP_BUCKET_IS_EOC(e)) {
                 st->tls.close_notify(); // best effort: the connection ends either way
+                // The core output filter holds back small writes unless
+                // flushed; the alert must leave before the socket closes.
+                if (apr_status_t rv = st->transport.pass_output(true); rv != APR_SUCCESS) {
+                    apr_brigade_cleanup(bb);
+                    return rv;
+                }
+                st->phase = Phase::closed; // nothing may follow close_notify
                 APR_BUCKET_REMOVE(e);
                 st->transport.queue_bucket(e);
                 continue;

@@ -1,0 +1,163 @@
+"""A real Apache httpd with the module under test: its own ServerRoot in a
+temp dir, loopback ports only, started in its own session (prefork signals
+its process group) and stopped by pid."""
+import os
+import signal
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .ports import free_ports, wait_for_port
+
+APACHE = "/usr/sbin/apache2"
+MODULES = "/usr/lib/apache2/modules"
+
+
+def module_path():
+    path = os.environ.get("MGS_MODULE")
+    assert path, "MGS_MODULE must name the built mod_gnutls.so"
+    assert Path(path).is_file(), f"MGS_MODULE={path} does not exist"
+    return path
+
+
+def world_readable_dir(prefix):
+    """A temp dir Apache's workers (www-data) can enter: pytest's own tmp
+    dirs are private to root."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(d, 0o755)
+    return d
+
+
+class Httpd:
+    def __init__(self, root=None, mpm="event", extra_modules=(), timeout=10, env=None):
+        self.root = Path(root) if root else world_readable_dir("mgs-httpd-")
+        self.owns_root = root is None
+        self.mpm = mpm
+        self.timeout = timeout
+        self.extra_modules = list(extra_modules)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        for d in ("logs", "run", "htdocs"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        self.conf = self.root / "httpd.conf"
+        self.error_log = self.root / "logs" / "error.log"
+        self.pid_file = self.root / "logs" / "httpd.pid"
+        self.ports = []
+
+    def docroot(self, name="htdocs", body=None):
+        d = self.root / name
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o755)
+        if body is not None:
+            (d / "index.html").write_text(body)
+            os.chmod(d / "index.html", 0o644)
+        return d
+
+    def write_config(self, body, ports):
+        self.ports = list(ports)
+        mods = ["mpm_" + self.mpm, "authz_core", "mime", "dir", *self.extra_modules]
+        lines = [f"ServerRoot {self.root}"]
+        lines += [f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in mods]
+        lines += [
+            f"LoadModule gnutls_module {module_path()}",
+            "ServerName localhost",
+            f"PidFile {self.pid_file}",
+            f"ErrorLog {self.error_log}",
+            "LogLevel info",
+            f"DefaultRuntimeDir {self.root}/run",
+            f"Mutex file:{self.root}/run default",
+            "TypesConfig /etc/mime.types",
+            f"Timeout {self.timeout}",
+            f"DocumentRoot {self.docroot()}",
+            "DirectoryIndex index.html",
+        ]
+        if os.geteuid() == 0:
+            lines += ["User www-data", "Group www-data"]
+        if self.mpm != "prefork":
+            lines += ["ThreadsPerChild 8", "StartServers 2", "MaxRequestWorkers 16", "ServerLimit 4"]
+        else:
+            lines += ["StartServers 2", "MaxRequestWorkers 8"]
+        lines += [f"Listen 127.0.0.1:{p}" for p in self.ports]
+        self.conf.write_text("\n".join(lines) + "\n" + body + "\n")
+
+    def configtest(self):
+        r = subprocess.run([APACHE, "-t", "-d", str(self.root), "-f", str(self.conf)],
+                           capture_output=True, text=True, timeout=60, env=self.env)
+        return r.returncode, r.stdout + r.stderr
+
+    def start(self, expect_ok=True):
+        if self.error_log.exists():
+            self.error_log.unlink()
+        self.proc = subprocess.Popen(
+            [APACHE, "-d", str(self.root), "-f", str(self.conf), "-DFOREGROUND"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True, env=self.env)
+        if not expect_ok:
+            out, _ = self.proc.communicate(timeout=60)
+            return self.proc.returncode, out
+        for p in self.ports:
+            if not wait_for_port(p):
+                out = self.stop()
+                raise AssertionError(f"httpd did not listen on {p}: {out}\n{self.log()}")
+        deadline = time.monotonic() + 10
+        while not self.pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return 0, ""
+
+    def pid(self):
+        return int(self.pid_file.read_text().strip())
+
+    def graceful(self):
+        os.kill(self.pid(), signal.SIGUSR1)
+
+    def stop(self):
+        if not self.proc:
+            return ""
+        out = ""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                out, _ = self.proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                out, _ = self.proc.communicate(timeout=5)
+        self.proc = None
+        return out or ""
+
+    def remove(self):
+        self.stop()
+        if self.owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def log(self):
+        return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+
+    def all_logs(self):
+        text = ""
+        for f in (self.root / "logs").glob("*"):
+            if f.is_file():
+                text += f.read_text(errors="replace")
+        return text
+
+
+def vhost(port, cert, key, name="localhost", docroot=None, extra=""):
+    lines = [f"<VirtualHost 127.0.0.1:{port}>", f"  ServerName {name}", "  GnuTLSEnable on",
+             f"  GnuTLSCertificateFile {cert}", f"  GnuTLSKeyFile {key}"]
+    if docroot:
+        lines.append(f"  DocumentRoot {docroot}")
+    if extra:
+        lines.append(extra)
+    lines.append("</VirtualHost>")
+    return "\n".join(lines)
+
+
+def start_with(body_for_ports, nports=1, **kw):
+    """Starts an Httpd whose config body is body_for_ports(ports)."""
+    h = Httpd(**kw)
+    ports = free_ports(nports)
+    h.write_config(body_for_ports(ports), ports)
+    h.start()
+    return h, ports

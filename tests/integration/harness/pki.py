@@ -1,0 +1,72 @@
+"""Test PKI made with certtool and openssl: one CA, server certificates for
+localhost / 127.0.0.1, keys of every supported type and encoding."""
+import os
+import subprocess
+from pathlib import Path
+
+KEY_TYPES = {
+    "rsa2048": ["--key-type", "rsa", "--bits", "2048"],
+    "rsa3072": ["--key-type", "rsa", "--bits", "3072"],
+    "rsa4096": ["--key-type", "rsa", "--bits", "4096"],
+    "p256": ["--key-type", "ecdsa", "--curve", "secp256r1"],
+    "p384": ["--key-type", "ecdsa", "--curve", "secp384r1"],
+    "ed25519": ["--key-type", "ed25519"],
+}
+
+SERVER_TEMPLATE = """cn = {cn}
+dns_name = localhost
+dns_name = {cn}
+ip_address = 127.0.0.1
+serial = {serial}
+tls_www_server
+signing_key
+encryption_key
+expiration_days = 30
+"""
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, timeout=120, **kw)
+
+
+class Pki:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._serial = 100
+        self.ca_key = self.root / "ca.key"
+        self.ca_cert = self.root / "ca.pem"
+        run(["certtool", "--generate-privkey", "--key-type", "ecdsa", "--outfile", self.ca_key])
+        tmpl = self.root / "ca.tmpl"
+        tmpl.write_text("cn = mod_gnutls test CA\nca\ncert_signing_key\nexpiration_days = 30\n")
+        run(["certtool", "--generate-self-signed", "--load-privkey", self.ca_key,
+             "--template", tmpl, "--outfile", self.ca_cert])
+
+    def key(self, name, key_type):
+        path = self.root / f"{name}.key"
+        run(["certtool", "--generate-privkey", *KEY_TYPES[key_type], "--outfile", path])
+        return path
+
+    def certify(self, name, key=None, pubkey=None, cn="localhost"):
+        """Issues a server certificate for a private key file or a public key
+        file; returns the chain file (server certificate, then the CA)."""
+        self._serial += 1
+        tmpl = self.root / f"{name}.tmpl"
+        tmpl.write_text(SERVER_TEMPLATE.format(cn=cn, serial=self._serial))
+        cert = self.root / f"{name}.crt"
+        load = ["--load-privkey", key] if key else ["--load-pubkey", pubkey]
+        run(["certtool", "--generate-certificate", *load, "--load-ca-privkey", self.ca_key,
+             "--load-ca-certificate", self.ca_cert, "--template", tmpl, "--outfile", cert])
+        chain = self.root / f"{name}-chain.pem"
+        chain.write_text(cert.read_text() + self.ca_cert.read_text())
+        return chain
+
+    def identity(self, name, key_type, cn="localhost"):
+        key = self.key(name, key_type)
+        return self.certify(name, key=key, cn=cn), key
+
+    # Other encodings of an existing key, made with openssl.
+    def reencode(self, key, name, *args, stdin=None):
+        out = self.root / name
+        run(["openssl", *args, "-in", key, "-out", out], input=stdin)
+        return out
