@@ -99,7 +99,7 @@ class Httpd:
             out, _ = self.proc.communicate(timeout=60)
             return self.proc.returncode, out
         for p in self.ports:
-            if not wait_for_port(p):
+            if not wait_for_port(p, alive=lambda: self.proc.poll() is None):
                 out = self.stop()
                 raise AssertionError(f"httpd did not listen on {p}: {out}\n{self.log()}")
         deadline = time.monotonic() + 10
@@ -117,7 +117,9 @@ class Httpd:
         if not self.proc:
             return ""
         out = ""
-        if self.proc.poll() is None:
+        if self.proc.poll() is not None:
+            out = self.proc.stdout.read() if self.proc.stdout else ""
+        else:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 out, _ = self.proc.communicate(timeout=15)

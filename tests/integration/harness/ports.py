@@ -16,10 +16,10 @@ def free_ports(n):
     return ports
 
 
-def wait_for_port(port, timeout=15.0):
+def wait_for_port(port, timeout=15.0, alive=lambda: True):
     import time
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return True
