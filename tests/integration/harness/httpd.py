@@ -97,7 +97,8 @@ class Httpd:
             start_new_session=True, env=self.env)
         if not expect_ok:
             out, _ = self.proc.communicate(timeout=60)
-            return self.proc.returncode, out
+            rc, self.proc = self.proc.returncode, None
+            return rc, out
         for p in self.ports:
             if not wait_for_port(p, alive=lambda: self.proc.poll() is None):
                 out = self.stop()
@@ -118,7 +119,7 @@ class Httpd:
             return ""
         out = ""
         if self.proc.poll() is not None:
-            out = self.proc.stdout.read() if self.proc.stdout else ""
+            out = self.proc.communicate(timeout=15)[0] or ""
         else:
             self.proc.send_signal(signal.SIGTERM)
             try:
