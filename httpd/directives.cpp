@@ -118,6 +118,28 @@ const char* set_srk_pin_source(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+// off | on (16K) | SIZE in bytes, optionally with a K suffix.
+const char* set_export_certificates(cmd_parms* cmd, void*, const char* arg)
+{
+    std::string a(arg);
+    std::size_t bytes = 0;
+    if (!strcasecmp(arg, "off")) {
+        bytes = 0;
+    } else if (!strcasecmp(arg, "on")) {
+        bytes = 16 * 1024;
+    } else {
+        bool kib = !a.empty() && (a.back() == 'K' || a.back() == 'k');
+        if (kib)
+            a.pop_back();
+        if (a.empty() || a.find_first_not_of("0123456789") != std::string::npos || a.size() > 9)
+            return fail(cmd, std::string("must be off, on or a size in bytes (e.g. 8192 or 16K), not '") + arg +
+                                 "'");
+        bytes = std::stoul(a) * (kib ? 1024 : 1);
+    }
+    config_of(cmd)->export_certificates = bytes;
+    return nullptr;
+}
+
 const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
 {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
@@ -146,6 +168,8 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("GnuTLSSRKPIN", set_srk_pin, nullptr, RSRC_CONF, "Authorization of the TPM storage root key"),
     AP_INIT_TAKE1("GnuTLSSRKPINSource", set_srk_pin_source, nullptr, RSRC_CONF,
                   "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
+    AP_INIT_TAKE1("GnuTLSExportCertificates", set_export_certificates, nullptr, RSRC_CONF,
+                  "Export PEM certificates to CGI as SSL_SERVER_CERT/SSL_CLIENT_CERT: off, on (16K) or a size"),
     AP_INIT_TAKE1("GnuTLSPKCS11Module", add_pkcs11_module, nullptr, RSRC_CONF,
                   "PKCS#11 module to load instead of p11-kit's configured ones; may repeat"),
     AP_INIT_TAKE1("GnuTLSP11Module", add_pkcs11_module, nullptr, RSRC_CONF, "Same as GnuTLSPKCS11Module"),

@@ -4,6 +4,7 @@
 #include "httpd/io_filters.h"
 #include "httpd/server_config.h"
 #include "httpd/ssl_hooks.h"
+#include "httpd/ssl_vars.h"
 #include "httpd/vhost_setup.h"
 
 namespace mgs::httpd {
@@ -25,6 +26,7 @@ void register_hooks(apr_pool_t*)
     output_filter_handle = ap_register_output_filter("gnutls_output", output_filter, nullptr,
                                                      static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 5));
     register_ssl_hooks();
+    register_ssl_vars();
 }
 
 } // namespace

@@ -22,6 +22,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->cert_file = pick(add->cert_file, base->cert_file);
     merged->key_file = pick(add->key_file, base->key_file);
     merged->priorities = pick(add->priorities, base->priorities);
+    merged->export_certificates = pick(add->export_certificates, base->export_certificates);
     // A PIN and a PIN source are one setting: the vhost's wins as a pair.
     if (add->pin || add->pin_source) {
         merged->pin = add->pin;

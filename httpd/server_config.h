@@ -31,6 +31,7 @@ struct ServerConfig {
     std::optional<std::string> pin_source;
     std::optional<Secret> srk_pin;
     std::optional<std::string> srk_pin_source;
+    std::optional<std::size_t> export_certificates; // bytes; 0 = off
 
     // Server config only (the main server's record holds them).
     std::vector<std::string> pkcs11_modules;
