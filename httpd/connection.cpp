@@ -24,14 +24,40 @@ std::string https_url(const ConnState& st)
 
 ConnState::ConnState(conn_rec* conn, const VhostTls& vhost)
     : c(conn), tls_server(conn->base_server), transport(conn),
-      tls(transport, vhost.settings, [this](std::string_view name) -> const TlsSettings* {
-          server_rec* s = find_sni_server(c, name);
-          if (!s)
-              return nullptr;
-          tls_server = s;
-          return &server_config(s)->tls->settings;
-      })
+      tls(transport, vhost.settings, [this](const ClientHello& hello) { return on_client_hello(hello); })
 {
+}
+
+HelloDecision ConnState::on_client_hello(const ClientHello& hello)
+{
+    HelloDecision d;
+    if (server_rec* s = find_sni_server(c, hello.server_name)) {
+        tls_server = s;
+        d.settings = &server_config(s)->tls->settings;
+    }
+    if (!hello.alpn.empty()) {
+        // Apache chooses (Protocols, mod_http2's proposals), as with mod_ssl.
+        auto* offers = apr_array_make(c->pool, static_cast<int>(hello.alpn.size()), sizeof(const char*));
+        for (const auto& p : hello.alpn)
+            APR_ARRAY_PUSH(offers, const char*) = apr_pstrmemdup(c->pool, p.data(), p.size());
+        if (const char* chosen = ap_select_protocol(c, nullptr, tls_server, offers))
+            for (const auto& p : hello.alpn)
+                if (p == chosen)
+                    d.alpn = p;
+    }
+    return d;
+}
+
+apr_status_t ConnState::switch_protocol()
+{
+    std::string proto = tls.alpn_protocol();
+    if (proto.empty() || proto == ap_get_protocol(c))
+        return APR_SUCCESS;
+    apr_status_t rv = ap_switch_protocol(c, nullptr, tls_server, proto.c_str());
+    if (rv != APR_SUCCESS)
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, rv, c, "mod_gnutls: cannot switch to the negotiated protocol %s",
+                      proto.c_str());
+    return rv;
 }
 
 apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
@@ -54,7 +80,9 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
                                                        gnutls_cipher_get(tls.session()),
                                                        gnutls_mac_get(tls.session())) ?: "-",
                           tls.server_name().c_str());
-            return transport.pass_output(true);
+            if (apr_status_t rv = transport.pass_output(true); rv != APR_SUCCESS)
+                return rv;
+            return switch_protocol();
         }
         if (transport.saw_plain_http()) {
             std::string reply = plain_http_response(https_url(*this));
@@ -104,10 +132,26 @@ ConnState* conn_state(const conn_rec* c)
     return static_cast<ConnState*>(ap_get_module_config(c->conn_config, &gnutls_module));
 }
 
+int process_connection(conn_rec* c)
+{
+    // Handshake before any protocol handler reads, as mod_ssl does: SNI and
+    // ALPN are settled first, so mod_http2 (which runs after us) finds the
+    // connection already switched to h2. Failures are left to the protocol
+    // handler, which reads EOF from our filter and closes cleanly.
+    if (ConnState* st = conn_state(c); st && !c->master) {
+        apr_bucket_brigade* bb = apr_brigade_create(c->pool, c->bucket_alloc);
+        ap_get_brigade(c->input_filters, bb, AP_MODE_INIT, APR_BLOCK_READ, 0);
+        apr_brigade_destroy(bb);
+    }
+    return DECLINED;
+}
+
 int pre_connection(conn_rec* c, void*)
 {
     if (c->outgoing)
         return DECLINED; // proxy connections to back ends: not handled yet
+    if (c->master)
+        return DECLINED; // an HTTP/2 stream: its main connection carries the TLS
     const ServerConfig* sc = server_config(c->base_server);
     if (!sc->tls)
         return DECLINED;

@@ -35,10 +35,16 @@ struct ConnState {
     // Drives the handshake; APR_SUCCESS when open, APR_EAGAIN for a
     // non-blocking caller, an error when the connection is finished.
     apr_status_t ensure_handshake(apr_read_type_e block);
+
+private:
+    HelloDecision on_client_hello(const ClientHello& hello);
+    // After the handshake: hand the connection to the ALPN-chosen protocol.
+    apr_status_t switch_protocol();
 };
 
 ConnState* conn_state(const conn_rec* c);
 int pre_connection(conn_rec* c, void* csd);
+int process_connection(conn_rec* c);
 
 extern ap_filter_rec_t* input_filter_handle;
 extern ap_filter_rec_t* output_filter_handle;

@@ -10,7 +10,8 @@ namespace {
 
 bool is_tls(const conn_rec* c)
 {
-    const ConnState* st = c ? conn_state(c) : nullptr;
+    // HTTP/2 streams run on secondary connections; the TLS is the main one's.
+    const ConnState* st = c ? conn_state(c->master ? c->master : c) : nullptr;
     return st && st->phase != Phase::plain_http;
 }
 

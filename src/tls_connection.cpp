@@ -24,8 +24,8 @@ void apply(gnutls_session_t s, const TlsSettings& settings)
 
 } // namespace
 
-TlsConnection::TlsConnection(Transport& transport, const TlsSettings& initial, SettingsSelector selector)
-    : transport_(transport), settings_(&initial), selector_(std::move(selector)), session_(new_server_session())
+TlsConnection::TlsConnection(Transport& transport, const TlsSettings& initial, HelloHandler on_hello)
+    : transport_(transport), settings_(&initial), on_hello_(std::move(on_hello)), session_(new_server_session())
 {
     gnutls_session_t s = session_.get();
     apply(s, initial);
@@ -37,7 +37,9 @@ TlsConnection::TlsConnection(Transport& transport, const TlsSettings& initial, S
     // only race with it.
     gnutls_handshake_set_timeout(s, 0);
     gnutls_session_set_ptr(s, this);
-    gnutls_handshake_set_post_client_hello_function(s, client_hello_cb);
+    // Before GnuTLS parses the ClientHello: ALPN is decided while it parses,
+    // so the protocol to accept must be known by then.
+    gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE, client_hello_hook);
 }
 
 int TlsConnection::handshake()
@@ -80,6 +82,14 @@ std::string TlsConnection::server_name() const
     return {};
 }
 
+std::string TlsConnection::alpn_protocol() const
+{
+    gnutls_datum_t p{};
+    if (gnutls_alpn_get_selected_protocol(session_.get(), &p) < 0)
+        return {};
+    return std::string(reinterpret_cast<const char*>(p.data), p.size);
+}
+
 ssize_t TlsConnection::pull_cb(gnutls_transport_ptr_t p, void* buf, size_t len)
 {
     auto* self = static_cast<TlsConnection*>(p);
@@ -103,16 +113,25 @@ int TlsConnection::pull_timeout_cb(gnutls_transport_ptr_t p, unsigned ms)
     return static_cast<TlsConnection*>(p)->transport_.wait_readable(ms);
 }
 
-int TlsConnection::client_hello_cb(gnutls_session_t session)
+int TlsConnection::client_hello_hook(gnutls_session_t session, unsigned htype, unsigned when, unsigned incoming,
+                                     const gnutls_datum_t* msg)
 {
+    if (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO || when != GNUTLS_HOOK_PRE || !incoming || !msg)
+        return 0;
     auto* self = static_cast<TlsConnection*>(gnutls_session_get_ptr(session));
-    if (!self->selector_)
+    if (!self->on_hello_)
         return 0;
     try {
-        const TlsSettings* chosen = self->selector_(self->server_name());
-        if (chosen && chosen != self->settings_) {
-            apply(session, *chosen);
-            self->settings_ = chosen;
+        HelloDecision d = self->on_hello_(parse_client_hello(*msg));
+        if (d.settings && d.settings != self->settings_) {
+            apply(session, *d.settings);
+            self->settings_ = d.settings;
+        }
+        if (!d.alpn.empty()) {
+            gnutls_datum_t proto{reinterpret_cast<unsigned char*>(d.alpn.data()),
+                                 static_cast<unsigned>(d.alpn.size())};
+            if (int rc = gnutls_alpn_set_protocols(session, &proto, 1, 0); rc < 0)
+                return rc;
         }
         return 0;
     } catch (...) {

@@ -2,6 +2,7 @@
 // glue supplies the transport (bucket brigades); tests supply sockets.
 #pragma once
 
+#include "src/client_hello.h"
 #include "src/server_credentials.h"
 
 #include <functional>
@@ -28,14 +29,18 @@ struct TlsSettings {
     const ServerCredentials* credentials = nullptr;
 };
 
-// Called with the SNI name (empty without SNI) once the ClientHello is read;
-// returns the settings of the virtual host that serves it, or nullptr to keep
-// the current ones.
-using SettingsSelector = std::function<const TlsSettings*(std::string_view server_name)>;
+// What the server decides when a ClientHello arrives, before GnuTLS
+// processes it: the virtual host's settings (nullptr keeps the current
+// ones) and the application protocol to accept (empty: no ALPN).
+struct HelloDecision {
+    const TlsSettings* settings = nullptr;
+    std::string alpn;
+};
+using HelloHandler = std::function<HelloDecision(const ClientHello&)>;
 
 class TlsConnection {
 public:
-    TlsConnection(Transport& transport, const TlsSettings& initial, SettingsSelector selector = {});
+    TlsConnection(Transport& transport, const TlsSettings& initial, HelloHandler on_hello = {});
     TlsConnection(const TlsConnection&) = delete;
     TlsConnection& operator=(const TlsConnection&) = delete;
 
@@ -53,16 +58,19 @@ public:
     // Why a handshake failed, for the log: GnuTLS's text, plus the alert.
     std::string describe_failure(int code) const;
     std::string server_name() const;
+    // The negotiated ALPN protocol, empty if none.
+    std::string alpn_protocol() const;
 
 private:
     static ssize_t pull_cb(gnutls_transport_ptr_t, void* buf, size_t len);
     static ssize_t push_cb(gnutls_transport_ptr_t, const void* buf, size_t len);
     static int pull_timeout_cb(gnutls_transport_ptr_t, unsigned ms);
-    static int client_hello_cb(gnutls_session_t session);
+    static int client_hello_hook(gnutls_session_t session, unsigned htype, unsigned when, unsigned incoming,
+                                 const gnutls_datum_t* msg);
 
     Transport& transport_;
     const TlsSettings* settings_;
-    SettingsSelector selector_;
+    HelloHandler on_hello_;
     Session session_;
     bool established_ = false;
 };
