@@ -37,6 +37,8 @@ public:
     apr_status_t last_status() const { return last_status_; }
     bool saw_plain_http() const { return plain_http_; }
     bool would_block() const { return would_block_; }
+    // Nothing at all arrived: a port probe or health check, not a client.
+    bool received_nothing() const { return first_read_; }
 
 private:
     apr_status_t fill(apr_read_type_e block, apr_off_t want);

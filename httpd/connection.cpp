@@ -1,6 +1,8 @@
 #include "httpd/connection.h"
 
+#include "httpd/errors.h"
 #include "httpd/sni.h"
+#include "src/key_binding.h"
 #include "src/plain_http.h"
 
 APLOG_USE_MODULE(gnutls);
@@ -26,6 +28,28 @@ ConnState::ConnState(conn_rec* conn, const VhostTls& vhost)
     : c(conn), tls_server(conn->base_server), transport(conn),
       tls(transport, vhost.settings, [this](const ClientHello& hello) { return on_client_hello(hello); })
 {
+}
+
+// A key that cannot sign (token gone, TPM unreachable) fails every
+// handshake that needs it: say so once when that starts, and once when it
+// ends, rather than once per handshake.
+void ConnState::report_signer_failure(const std::string& why)
+{
+    VhostTls& vhost = *server_config(tls_server)->tls;
+    if (!vhost.signer_failing.exchange(true))
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c,
+                      "mod_gnutls: %s: the private key cannot sign; TLS handshakes fail until it is back: %s",
+                      server_label(tls_server).c_str(), why.c_str());
+    else
+        ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS handshake failed: %s", why.c_str());
+}
+
+void ConnState::report_signer_recovery()
+{
+    VhostTls& vhost = *server_config(tls_server)->tls;
+    if (vhost.signer_failing.load(std::memory_order_relaxed) && vhost.signer_failing.exchange(false))
+        ap_log_cerror(APLOG_MARK, APLOG_NOTICE, 0, c, "mod_gnutls: %s: the private key %s signs again",
+                      server_label(tls_server).c_str(), vhost.credentials->signer().describe().c_str());
 }
 
 HelloDecision ConnState::on_client_hello(const ClientHello& hello)
@@ -80,6 +104,7 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
                                                        gnutls_cipher_get(tls.session()),
                                                        gnutls_mac_get(tls.session())) ?: "-",
                           tls.server_name().c_str());
+            report_signer_recovery();
             if (apr_status_t rv = transport.pass_output(true); rv != APR_SUCCESS)
                 return rv;
             return switch_protocol();
@@ -112,8 +137,10 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
                           "mod_gnutls: TLS handshake failed: the client sent nothing for %d seconds (Timeout)",
                           static_cast<int>(apr_time_sec(c->base_server->timeout)));
         else if (why == APR_EOF)
-            ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
+            ap_log_cerror(APLOG_MARK, transport.received_nothing() ? APLOG_DEBUG : APLOG_INFO, 0, c,
                           "mod_gnutls: TLS handshake failed: the client closed the connection");
+        else if (std::string why_sign = take_last_sign_error(); !why_sign.empty())
+            report_signer_failure(why_sign);
         else
             ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c, "mod_gnutls: TLS handshake failed: %s",
                           tls.describe_failure(rc).c_str());

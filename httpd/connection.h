@@ -38,6 +38,8 @@ struct ConnState {
 
 private:
     HelloDecision on_client_hello(const ClientHello& hello);
+    void report_signer_failure(const std::string& why);
+    void report_signer_recovery();
     // After the handshake: hand the connection to the ALPN-chosen protocol.
     apr_status_t switch_protocol();
 };

@@ -7,6 +7,7 @@
 #include "src/priorities.h"
 #include "src/tls_connection.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,9 @@ struct VhostTls {
     std::unique_ptr<ServerCredentials> credentials;
     Priority priority;
     TlsSettings settings;
+    // Per process: whether this key's last signature failed (for logging
+    // state changes once).
+    std::atomic<bool> signer_failing{false};
 };
 
 struct ServerConfig {

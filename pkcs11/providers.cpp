@@ -4,11 +4,22 @@
 
 #include <gnutls/pkcs11.h>
 
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
 namespace mgs::pkcs11 {
 
-void load_providers(const std::vector<std::string>& modules)
+namespace {
+
+std::vector<std::string> configured_modules;
+std::atomic<unsigned> generation{0};
+std::atomic<std::int64_t> last_reload_ms{0};
+
+void init_locked(const std::vector<std::string>& modules)
 {
     gnutls_pkcs11_deinit();
+    generation.fetch_add(1);
     if (modules.empty()) {
         if (int rc = gnutls_pkcs11_init(GNUTLS_PKCS11_FLAG_AUTO, nullptr); rc < 0)
             throw_gnutls("cannot load p11-kit's configured PKCS#11 modules", rc);
@@ -19,6 +30,44 @@ void load_providers(const std::vector<std::string>& modules)
     for (const auto& m : modules)
         if (int rc = gnutls_pkcs11_add_provider(m.c_str(), nullptr); rc < 0)
             throw_gnutls("cannot load PKCS#11 module " + m, rc);
+}
+
+std::int64_t now_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
+
+std::shared_mutex& provider_lock()
+{
+    static std::shared_mutex lock;
+    return lock;
+}
+
+unsigned provider_generation() { return generation.load(); }
+
+void load_providers(const std::vector<std::string>& modules)
+{
+    std::unique_lock lock(provider_lock());
+    configured_modules = modules;
+    init_locked(modules);
+}
+
+void reload_providers_after_failure()
+{
+    std::int64_t now = now_ms();
+    std::int64_t last = last_reload_ms.load();
+    if (now - last < 1000 || !last_reload_ms.compare_exchange_strong(last, now))
+        return; // another thread reloads, or one did so a moment ago
+    std::unique_lock lock(provider_lock());
+    try {
+        init_locked(configured_modules);
+    } catch (const Error&) {
+        // The device is still away; the next failure after a second retries.
+    }
 }
 
 } // namespace mgs::pkcs11

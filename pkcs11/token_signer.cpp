@@ -1,6 +1,7 @@
 #include "pkcs11/token_signer.h"
 
 #include "keystore/error.h"
+#include "pkcs11/providers.h"
 #include "pkcs11/url.h"
 #include "src/certificate_chain.h"
 
@@ -118,6 +119,37 @@ public:
 
     Bytes sign(const SignRequest& req) override
     {
+        std::string failure;
+        // A second attempt only follows a module reload: the device may be
+        // back, and this handshake need not fail for having noticed first.
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            unsigned generation = 0;
+            {
+                std::shared_lock modules(provider_lock());
+                generation = provider_generation();
+                try {
+                    Bytes sig = sign_with_pool(req);
+                    healthy_ = true;
+                    return sig;
+                } catch (const Error& e) {
+                    failure = e.what();
+                }
+            }
+            // The token did not answer: its module may need a fresh start
+            // before it answers again (a restarted network HSM, a re-inserted
+            // token). Reloads are rate-limited, so an outage stays cheap.
+            healthy_ = false;
+            reload_providers_after_failure();
+            if (provider_generation() == generation)
+                break;
+        }
+        throw Error(failure);
+    }
+
+private:
+    // Caller holds provider_lock() shared.
+    Bytes sign_with_pool(const SignRequest& req)
+    {
         PrivKey key = acquire();
         gnutls_datum_t in{const_cast<unsigned char*>(req.input.data()), static_cast<unsigned>(req.input.size())};
         GnutlsDatum sig;
@@ -125,20 +157,16 @@ public:
                      ? gnutls_privkey_sign_data2(key.get(), req.scheme, req.gnutls_flags, &in, &sig.d)
                      : gnutls_privkey_sign_hash2(key.get(), req.scheme, req.gnutls_flags, &in, &sig.d);
         if (rc < 0) {
-            if (is_device_failure(rc)) {
-                healthy_ = false;
+            if (is_device_failure(rc))
                 forget(std::move(key));
-            } else {
+            else
                 release(std::move(key));
-            }
             throw Error(describe() + ": signing failed: " + explain(rc));
         }
-        healthy_ = true;
         release(std::move(key));
         return Bytes(sig.d.data, sig.d.data + sig.d.size);
     }
 
-private:
     PrivKey open_key() const
     {
         PrivKey key = new_privkey();
@@ -157,13 +185,15 @@ private:
     PrivKey acquire()
     {
         std::unique_lock lock(mutex_);
-        if (pid_ != ::getpid()) {
-            // Forked: sessions of the parent are not ours to use or close.
+        if (pid_ != ::getpid() || generation_ != provider_generation()) {
+            // Forked, or the modules were reloaded: these sessions belong to
+            // another process or to finalized modules, not ours to close.
             for (auto& k : idle_)
                 (void)k.release();
             idle_.clear();
             open_ = 0;
             pid_ = ::getpid();
+            generation_ = provider_generation();
         }
         cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_sessions_per_key; });
         if (!idle_.empty()) {
@@ -212,6 +242,7 @@ private:
     std::vector<PrivKey> idle_;
     unsigned open_ = 0;
     pid_t pid_;
+    unsigned generation_ = provider_generation();
     std::atomic<bool> healthy_{true};
 };
 

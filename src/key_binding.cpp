@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace mgs {
 
 namespace {
+
+thread_local std::string last_sign_error;
 
 int deliver(const Bytes& sig, gnutls_datum_t* out)
 {
@@ -28,7 +31,11 @@ int sign_with(void* userdata, gnutls_sign_algorithm_t algo, unsigned flags, Sign
         auto* signer = static_cast<Signer*>(userdata);
         SignRequest req{algo, kind, {in->data, in->size}, flags};
         return deliver(signer->sign(req), out);
+    } catch (const std::exception& e) {
+        last_sign_error = e.what();
+        return GNUTLS_E_PK_SIGN_FAILED;
     } catch (...) {
+        last_sign_error = "unknown failure";
         return GNUTLS_E_PK_SIGN_FAILED;
     }
 }
@@ -69,6 +76,8 @@ int sign_hash_info_cb(gnutls_privkey_t, gnutls_sign_algorithm_t algo, void* user
 void deinit_cb(gnutls_privkey_t, void* userdata) noexcept { delete static_cast<BoundKeyInfo*>(userdata); }
 
 } // namespace
+
+std::string take_last_sign_error() { return std::exchange(last_sign_error, {}); }
 
 PrivKey bind_signer(Signer& signer)
 {

@@ -12,4 +12,8 @@ namespace mgs {
 // The signer must outlive the returned key (ServerCredentials keeps both).
 PrivKey bind_signer(Signer& signer);
 
+// Why the last signature requested on this thread through a bound signer
+// failed (GnuTLS only sees GNUTLS_E_PK_SIGN_FAILED); empty if it did not.
+std::string take_last_sign_error();
+
 } // namespace mgs
