@@ -9,7 +9,7 @@ packages=(
   # run
   apache2 softhsm2 p11-kit
   # tests and demo: real clients and tools
-  gnutls-bin curl openssl python3 python3-pytest nghttp2-client
+  gnutls-bin curl openssl python3 python3-pytest nghttp2-client memcached redis-server
 )
 
 missing=()

@@ -28,6 +28,10 @@ ConnState::ConnState(conn_rec* conn, const VhostTls& vhost)
     : c(conn), tls_server(conn->base_server), transport(conn),
       tls(transport, vhost.settings, [this](const ClientHello& hello) { return on_client_hello(hello); })
 {
+    if (cache_enabled()) {
+        session_store.emplace(c, tls_server, vhost.cache_timeout);
+        attach_session_store(tls.session(), *session_store, vhost.cache_timeout);
+    }
 }
 
 // A key that cannot sign (token gone, TPM unreachable) fails every
@@ -57,7 +61,14 @@ HelloDecision ConnState::on_client_hello(const ClientHello& hello)
     HelloDecision d;
     if (server_rec* s = find_sni_server(c, hello.server_name)) {
         tls_server = s;
-        d.settings = &server_config(s)->tls->settings;
+        const VhostTls& vhost = *server_config(s)->tls;
+        d.settings = &vhost.settings;
+        if (session_store) {
+            session_store->retarget(s, vhost.cache_timeout);
+            attach_session_store(tls.session(), *session_store, vhost.cache_timeout);
+        } else {
+            gnutls_db_set_cache_expiration(tls.session(), static_cast<int>(vhost.cache_timeout.count()));
+        }
     }
     if (!hello.alpn.empty()) {
         // Apache chooses (Protocols, mod_http2's proposals), as with mod_ssl.

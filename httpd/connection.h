@@ -4,6 +4,7 @@
 
 #include "httpd/brigade_transport.h"
 #include "httpd/server_config.h"
+#include "httpd/session_cache.h"
 
 #include <optional>
 #include <vector>
@@ -25,6 +26,7 @@ struct ConnState {
     server_rec* tls_server; // the server whose certificate was sent (SNI)
     BrigadeTransport transport;
     TlsConnection tls;
+    std::optional<ConnSessionStore> session_store; // when GnuTLSCache is set
     Phase phase = Phase::handshake;
 
     // Plaintext decrypted but not yet handed up (speculative reads, lines).

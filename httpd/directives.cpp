@@ -5,6 +5,7 @@
 
 #include "httpd/errors.h"
 #include "httpd/server_config.h"
+#include "httpd/session_cache.h"
 #include "keystore/secret_source.h"
 
 #include <string>
@@ -140,6 +141,26 @@ const char* set_export_certificates(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* set_cache_timeout(cmd_parms* cmd, void*, const char* arg)
+{
+    std::string a(arg);
+    if (a.empty() || a.size() > 9 || a.find_first_not_of("0123456789") != std::string::npos)
+        return fail(cmd, std::string("must be a number of seconds, not '") + arg + "'");
+    config_of(cmd)->cache_timeout = std::stoi(a);
+    return nullptr;
+}
+
+const char* set_session_tickets(cmd_parms* cmd, void*, const char* arg)
+{
+    if (!strcasecmp(arg, "on"))
+        config_of(cmd)->session_tickets = true;
+    else if (!strcasecmp(arg, "off"))
+        config_of(cmd)->session_tickets = false;
+    else
+        return fail(cmd, std::string("must be On or Off, not '") + arg + "'");
+    return nullptr;
+}
+
 const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
 {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
@@ -170,6 +191,13 @@ const command_rec directives[] = {
                   "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
     AP_INIT_TAKE1("GnuTLSExportCertificates", set_export_certificates, nullptr, RSRC_CONF,
                   "Export PEM certificates to CGI as SSL_SERVER_CERT/SSL_CLIENT_CERT: off, on (16K) or a size"),
+    AP_INIT_TAKE1("GnuTLSCache", set_cache, nullptr, RSRC_CONF,
+                  "TLS session cache: a socache provider with its parameters (shmcb:..., dbm:..., "
+                  "memcache:host:port, redis:host:port) or none"),
+    AP_INIT_TAKE1("GnuTLSCacheTimeout", set_cache_timeout, nullptr, RSRC_CONF,
+                  "Seconds a TLS session (or ticket) stays resumable (default 300)"),
+    AP_INIT_TAKE1("GnuTLSSessionTickets", set_session_tickets, nullptr, RSRC_CONF,
+                  "Resume sessions with encrypted tickets (TLS 1.2 and 1.3): On or Off"),
     AP_INIT_TAKE1("GnuTLSPKCS11Module", add_pkcs11_module, nullptr, RSRC_CONF,
                   "PKCS#11 module to load instead of p11-kit's configured ones; may repeat"),
     AP_INIT_TAKE1("GnuTLSP11Module", add_pkcs11_module, nullptr, RSRC_CONF, "Same as GnuTLSPKCS11Module"),

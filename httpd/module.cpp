@@ -3,6 +3,7 @@
 #include "httpd/directives.h"
 #include "httpd/io_filters.h"
 #include "httpd/server_config.h"
+#include "httpd/session_cache.h"
 #include "httpd/ssl_hooks.h"
 #include "httpd/ssl_vars.h"
 #include "httpd/vhost_setup.h"
@@ -18,7 +19,10 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
 
 void register_hooks(apr_pool_t*)
 {
+    ap_hook_pre_config(cache_pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_config(cache_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(cache_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);

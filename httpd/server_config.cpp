@@ -23,6 +23,8 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->key_file = pick(add->key_file, base->key_file);
     merged->priorities = pick(add->priorities, base->priorities);
     merged->export_certificates = pick(add->export_certificates, base->export_certificates);
+    merged->cache_timeout = pick(add->cache_timeout, base->cache_timeout);
+    merged->session_tickets = pick(add->session_tickets, base->session_tickets);
     // A PIN and a PIN source are one setting: the vhost's wins as a pair.
     if (add->pin || add->pin_source) {
         merged->pin = add->pin;

@@ -8,6 +8,7 @@
 #include "src/tls_connection.h"
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@ struct VhostTls {
     std::unique_ptr<ServerCredentials> credentials;
     Priority priority;
     TlsSettings settings;
+    std::chrono::seconds cache_timeout{300};
     // Per process: whether this key's last signature failed (for logging
     // state changes once).
     std::atomic<bool> signer_failing{false};
@@ -36,9 +38,12 @@ struct ServerConfig {
     std::optional<Secret> srk_pin;
     std::optional<std::string> srk_pin_source;
     std::optional<std::size_t> export_certificates; // bytes; 0 = off
+    std::optional<int> cache_timeout;               // seconds
+    std::optional<bool> session_tickets;
 
     // Server config only (the main server's record holds them).
     std::vector<std::string> pkcs11_modules;
+    std::unique_ptr<TicketKey> ticket_key; // made by check_config if any server uses tickets
 
     std::unique_ptr<VhostTls> tls; // built by check_config, never merged
 

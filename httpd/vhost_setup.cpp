@@ -65,7 +65,7 @@ bool uses_pkcs11(server_rec* base)
     return false;
 }
 
-std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc)
+std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const TicketKey* ticket_key)
 {
     if (!sc.cert_file)
         throw SetupError{"GnuTLSCertificateFile", "GnuTLSEnable is on but no certificate is configured"};
@@ -116,7 +116,9 @@ std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc)
     } catch (const Error& e) {
         throw SetupError{"GnuTLSPriorities", e.what()};
     }
-    tls->settings = TlsSettings{tls->priority.get(), tls->credentials.get()};
+    tls->settings = TlsSettings{tls->priority.get(), tls->credentials.get(),
+                                sc.session_tickets.value_or(false) ? ticket_key : nullptr};
+    tls->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(300));
     return tls;
 }
 
@@ -139,6 +141,13 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    // One ticket master key per configuration load, shared by all children.
+    server_config(base)->ticket_key.reset();
+    for (server_rec* s = base; s; s = s->next)
+        if (server_config(s)->is_enabled() && server_config(s)->session_tickets.value_or(false)) {
+            server_config(base)->ticket_key = std::make_unique<TicketKey>();
+            break;
+        }
     bool ok = true;
     for (server_rec* s = base; s; s = s->next) {
         ServerConfig* sc = server_config(s);
@@ -146,7 +155,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
         if (!sc->is_enabled())
             continue;
         try {
-            sc->tls = build(s, *sc);
+            sc->tls = build(s, *sc, server_config(base)->ticket_key.get());
         } catch (const SetupError& e) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: %s: %s: %s", server_label(s).c_str(),
                          e.directive.c_str(), e.message.c_str());

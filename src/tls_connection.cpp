@@ -20,6 +20,9 @@ void apply(gnutls_session_t s, const TlsSettings& settings)
         throw_gnutls("gnutls_priority_set", rc);
     if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, settings.credentials->get()); rc < 0)
         throw_gnutls("gnutls_credentials_set", rc);
+    if (settings.ticket_key)
+        if (int rc = gnutls_session_ticket_enable_server(s, settings.ticket_key->get()); rc < 0)
+            throw_gnutls("gnutls_session_ticket_enable_server", rc);
 }
 
 } // namespace

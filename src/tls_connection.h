@@ -4,6 +4,7 @@
 
 #include "src/client_hello.h"
 #include "src/server_credentials.h"
+#include "src/session_cache.h"
 
 #include <functional>
 #include <string>
@@ -27,6 +28,7 @@ public:
 struct TlsSettings {
     gnutls_priority_t priority = nullptr;
     const ServerCredentials* credentials = nullptr;
+    const TicketKey* ticket_key = nullptr; // session tickets on when set
 };
 
 // What the server decides when a ClientHello arrives, before GnuTLS
