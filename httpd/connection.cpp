@@ -184,6 +184,25 @@ int process_connection(conn_rec* c)
     return DECLINED;
 }
 
+int check_misdirected(request_rec* r)
+{
+    conn_rec* c = r->connection->master ? r->connection->master : r->connection;
+    const ConnState* st = conn_state(c);
+    if (!st || st->phase != Phase::open || r->server == st->tls_server)
+        return DECLINED;
+    const ServerConfig* asked = server_config(r->server);
+    const ServerConfig* used = server_config(st->tls_server);
+    bool same = asked->tls && asked->cert_file == used->cert_file && asked->key_file == used->key_file &&
+                asked->priorities == used->priorities;
+    if (same)
+        return DECLINED;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "mod_gnutls: Host '%s' names another virtual host than the TLS handshake (SNI '%s') with other "
+                  "TLS settings: 421 Misdirected Request",
+                  r->hostname ? r->hostname : "", st->tls.server_name().c_str());
+    return HTTP_MISDIRECTED_REQUEST;
+}
+
 int pre_connection(conn_rec* c, void*)
 {
     if (c->outgoing)

@@ -49,6 +49,9 @@ private:
 ConnState* conn_state(const conn_rec* c);
 int pre_connection(conn_rec* c, void* csd);
 int process_connection(conn_rec* c);
+// 421 Misdirected Request when Host names a virtual host whose TLS settings
+// differ from those the handshake used (SNI chose another one).
+int check_misdirected(request_rec* r);
 
 extern ap_filter_rec_t* input_filter_handle;
 extern ap_filter_rec_t* output_filter_handle;

@@ -56,6 +56,13 @@ const char* set_key_file(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* set_dh_file(cmd_parms* cmd, void*, const char* arg)
+{
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    config_of(cmd)->dh_file = path ? path : arg;
+    return nullptr;
+}
+
 const char* set_priorities(cmd_parms* cmd, void*, const char* arg)
 {
     try {
@@ -182,6 +189,8 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("GnuTLSX509KeyFile", set_key_file, nullptr, RSRC_CONF, "Old name of GnuTLSKeyFile"),
     AP_INIT_TAKE1("GnuTLSPriorities", set_priorities, nullptr, RSRC_CONF,
                   "GnuTLS priority string (default NORMAL:-RSA:-VERS-TLS1.0:-VERS-TLS1.1)"),
+    AP_INIT_TAKE1("GnuTLSDHFile", set_dh_file, nullptr, RSRC_CONF,
+                  "PKCS #3 PEM file with Diffie-Hellman parameters for DHE (default: GnuTLS's groups)"),
     AP_INIT_TAKE1("GnuTLSPIN", set_pin, nullptr, RSRC_CONF,
                   "PIN of token objects, or passphrase of an encrypted key file"),
     AP_INIT_TAKE1("GnuTLSPINSource", set_pin_source, nullptr, RSRC_CONF,

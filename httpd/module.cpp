@@ -26,6 +26,7 @@ void register_hooks(apr_pool_t*)
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);
+    ap_hook_post_read_request(check_misdirected, nullptr, nullptr, APR_HOOK_MIDDLE);
     input_filter_handle = ap_register_input_filter("gnutls_input", input_filter, nullptr,
                                                    static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 5));
     output_filter_handle = ap_register_output_filter("gnutls_output", output_filter, nullptr,

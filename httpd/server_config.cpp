@@ -22,6 +22,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->cert_file = pick(add->cert_file, base->cert_file);
     merged->key_file = pick(add->key_file, base->key_file);
     merged->priorities = pick(add->priorities, base->priorities);
+    merged->dh_file = pick(add->dh_file, base->dh_file);
     merged->export_certificates = pick(add->export_certificates, base->export_certificates);
     merged->cache_timeout = pick(add->cache_timeout, base->cache_timeout);
     merged->session_tickets = pick(add->session_tickets, base->session_tickets);

@@ -33,6 +33,7 @@ struct ServerConfig {
     std::optional<std::string> cert_file;
     std::optional<std::string> key_file;
     std::optional<std::string> priorities;
+    std::optional<std::string> dh_file;
     std::optional<Secret> pin;
     std::optional<std::string> pin_source;
     std::optional<Secret> srk_pin;

@@ -3,6 +3,7 @@
 #include "httpd/errors.h"
 #include "httpd/server_config.h"
 #include "keystore/file_backend.h"
+#include "keystore/file_io.h"
 #include "keystore/secret_source.h"
 #include "pkcs11/providers.h"
 #include "pkcs11/token_certificate.h"
@@ -100,6 +101,14 @@ std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const Tic
                                               " (subject " + e.certificate_subject() + ")"};
     } catch (const Error& e) {
         throw SetupError{"GnuTLSKeyFile", e.what()};
+    }
+
+    if (sc.dh_file) {
+        try {
+            tls->credentials->use_dh_params(read_file(*sc.dh_file), *sc.dh_file);
+        } catch (const Error& e) {
+            throw SetupError{"GnuTLSDHFile", e.what()};
+        }
     }
 
     std::string priorities = sc.priorities.value_or(default_priorities);

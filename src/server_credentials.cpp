@@ -40,4 +40,18 @@ ServerCredentials::ServerCredentials(CertificateChain chain, std::shared_ptr<Sig
     key.release();
 }
 
+void ServerCredentials::use_dh_params(std::span<const std::uint8_t> pkcs3_pem, const std::string& source)
+{
+    gnutls_dh_params_t params = nullptr;
+    if (int rc = gnutls_dh_params_init(&params); rc < 0)
+        throw_gnutls("gnutls_dh_params_init", rc);
+    std::unique_ptr<gnutls_dh_params_int, GnutlsDeleter<gnutls_dh_params_deinit>> owner(params);
+    gnutls_datum_t d{const_cast<unsigned char*>(pkcs3_pem.data()), static_cast<unsigned>(pkcs3_pem.size())};
+    if (int rc = gnutls_dh_params_import_pkcs3(params, &d, GNUTLS_X509_FMT_PEM); rc < 0)
+        throw_gnutls(source + " holds no PKCS #3 DH parameters", rc);
+    // The credentials keep a pointer, not a copy: they own the parameters now.
+    gnutls_certificate_set_dh_params(creds_.get(), params);
+    dh_params_ = std::move(owner);
+}
+
 } // namespace mgs

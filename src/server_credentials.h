@@ -30,12 +30,16 @@ public:
     ServerCredentials& operator=(const ServerCredentials&) = delete;
 
     gnutls_certificate_credentials_t get() const { return creds_.get(); }
+    // PKCS #3 PEM parameters for DHE instead of GnuTLS's built-in groups.
+    // Throws mgs::Error naming `source`.
+    void use_dh_params(std::span<const std::uint8_t> pkcs3_pem, const std::string& source);
     const CertificateChain& chain() const { return chain_; }
     const Signer& signer() const { return *signer_; }
 
 private:
     CertificateChain chain_;
     std::shared_ptr<Signer> signer_;
+    std::unique_ptr<gnutls_dh_params_int, GnutlsDeleter<gnutls_dh_params_deinit>> dh_params_;
     CertCredentials creds_;
 };
 
