@@ -33,16 +33,18 @@ std::string key_or_file_reference(cmd_parms* cmd, const char* arg)
     return path ? path : a;
 }
 
-const char* set_enable(cmd_parms* cmd, void*, const char* arg)
+const char* set_flag(cmd_parms* cmd, const char* arg, std::optional<bool>& target)
 {
     if (!strcasecmp(arg, "on"))
-        config_of(cmd)->enabled = true;
+        target = true;
     else if (!strcasecmp(arg, "off"))
-        config_of(cmd)->enabled = false;
+        target = false;
     else
         return fail(cmd, std::string("must be On or Off, not '") + arg + "'");
     return nullptr;
 }
+
+const char* set_enable(cmd_parms* cmd, void*, const char* arg) { return set_flag(cmd, arg, config_of(cmd)->enabled); }
 
 const char* set_cert_file(cmd_parms* cmd, void*, const char* arg)
 {
@@ -74,56 +76,55 @@ const char* set_priorities(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
-const char* conflict(cmd_parms* cmd, const char* other)
+// A secret is given either directly or through a source, never both in one
+// context: `other` names the directive that would conflict.
+const char* set_secret(cmd_parms* cmd, const char* arg, std::optional<Secret>& value,
+                       const std::optional<std::string>& source, const char* other)
 {
-    return fail(cmd, std::string("cannot be combined with ") + other +
-                         " in the same context; use one way to give the PIN");
+    if (source)
+        return fail(cmd, std::string("cannot be combined with ") + other +
+                             " in the same context; use one way to give the PIN");
+    value = Secret(arg);
+    return nullptr;
+}
+
+const char* set_secret_source(cmd_parms* cmd, const char* arg, std::optional<std::string>& source,
+                              const std::optional<Secret>& value, const char* other)
+{
+    if (value)
+        return fail(cmd, std::string("cannot be combined with ") + other +
+                             " in the same context; use one way to give the PIN");
+    try {
+        check_secret_source_syntax(arg);
+    } catch (const Error& e) {
+        return fail(cmd, e.what());
+    }
+    source = arg;
+    return nullptr;
 }
 
 const char* set_pin(cmd_parms* cmd, void*, const char* arg)
 {
     ServerConfig* c = config_of(cmd);
-    if (c->pin_source)
-        return conflict(cmd, "GnuTLSPINSource");
-    c->pin = Secret(arg);
-    return nullptr;
+    return set_secret(cmd, arg, c->pin, c->pin_source, "GnuTLSPINSource");
 }
 
 const char* set_pin_source(cmd_parms* cmd, void*, const char* arg)
 {
     ServerConfig* c = config_of(cmd);
-    if (c->pin)
-        return conflict(cmd, "GnuTLSPIN");
-    try {
-        check_secret_source_syntax(arg);
-    } catch (const Error& e) {
-        return fail(cmd, e.what());
-    }
-    c->pin_source = arg;
-    return nullptr;
+    return set_secret_source(cmd, arg, c->pin_source, c->pin, "GnuTLSPIN");
 }
 
 const char* set_srk_pin(cmd_parms* cmd, void*, const char* arg)
 {
     ServerConfig* c = config_of(cmd);
-    if (c->srk_pin_source)
-        return conflict(cmd, "GnuTLSSRKPINSource");
-    c->srk_pin = Secret(arg);
-    return nullptr;
+    return set_secret(cmd, arg, c->srk_pin, c->srk_pin_source, "GnuTLSSRKPINSource");
 }
 
 const char* set_srk_pin_source(cmd_parms* cmd, void*, const char* arg)
 {
     ServerConfig* c = config_of(cmd);
-    if (c->srk_pin)
-        return conflict(cmd, "GnuTLSSRKPIN");
-    try {
-        check_secret_source_syntax(arg);
-    } catch (const Error& e) {
-        return fail(cmd, e.what());
-    }
-    c->srk_pin_source = arg;
-    return nullptr;
+    return set_secret_source(cmd, arg, c->srk_pin_source, c->srk_pin, "GnuTLSSRKPIN");
 }
 
 // off | on (16K) | SIZE in bytes, optionally with a K suffix.
@@ -159,13 +160,7 @@ const char* set_cache_timeout(cmd_parms* cmd, void*, const char* arg)
 
 const char* set_session_tickets(cmd_parms* cmd, void*, const char* arg)
 {
-    if (!strcasecmp(arg, "on"))
-        config_of(cmd)->session_tickets = true;
-    else if (!strcasecmp(arg, "off"))
-        config_of(cmd)->session_tickets = false;
-    else
-        return fail(cmd, std::string("must be On or Off, not '") + arg + "'");
-    return nullptr;
+    return set_flag(cmd, arg, config_of(cmd)->session_tickets);
 }
 
 const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
