@@ -116,6 +116,10 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
                                                        gnutls_mac_get(tls.session())) ?: "-",
                           tls.server_name().c_str());
             report_signer_recovery();
+            if (const auto& cert = tls.client_certificate(); cert.status == ClientCertStatus::failed)
+                ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
+                              "mod_gnutls: client certificate not valid, continuing with SSL_CLIENT_VERIFY=FAILED: %s",
+                              cert.reason.c_str());
             if (apr_status_t rv = transport.pass_output(true); rv != APR_SUCCESS)
                 return rv;
             return switch_protocol();
@@ -150,6 +154,12 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
         else if (why == APR_EOF)
             ap_log_cerror(APLOG_MARK, transport.received_nothing() ? APLOG_DEBUG : APLOG_INFO, 0, c,
                           "mod_gnutls: TLS handshake failed: the client closed the connection");
+        else if (tls.client_certificate().status == ClientCertStatus::failed)
+            ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c, "mod_gnutls: TLS handshake failed: client certificate rejected: %s",
+                          tls.client_certificate().reason.c_str());
+        else if (rc == GNUTLS_E_NO_CERTIFICATE_FOUND)
+            ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
+                          "mod_gnutls: TLS handshake failed: the client sent no certificate (GnuTLSClientVerify require)");
         else if (std::string why_sign = take_last_sign_error(); !why_sign.empty())
             report_signer_failure(why_sign);
         else
@@ -201,6 +211,26 @@ int check_misdirected(request_rec* r)
                   "TLS settings: 421 Misdirected Request",
                   r->hostname ? r->hostname : "", st->tls.server_name().c_str());
     return HTTP_MISDIRECTED_REQUEST;
+}
+
+int check_client_access(request_rec* r)
+{
+    const DirConfig* dir = dir_config(r);
+    if (!dir || dir->client_verify != ClientVerify::require)
+        return DECLINED;
+    conn_rec* c = r->connection->master ? r->connection->master : r->connection;
+    const ConnState* st = conn_state(c);
+    if (st && st->phase == Phase::open && st->tls.client_certificate().status == ClientCertStatus::success)
+        return DECLINED;
+    // Only the initial handshake authenticates (no TLS 1.2 renegotiation,
+    // no TLS 1.3 post-handshake authentication yet).
+    const char* why = !st ? "not a TLS connection"
+                      : st->tls.client_certificate().status == ClientCertStatus::failed
+                          ? st->tls.client_certificate().reason.c_str()
+                          : "no client certificate in the TLS handshake";
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "mod_gnutls: GnuTLSClientVerify require: access to %s denied: %s", r->uri, why);
+    return HTTP_FORBIDDEN;
 }
 
 int pre_connection(conn_rec* c, void*)

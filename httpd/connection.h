@@ -52,6 +52,9 @@ int process_connection(conn_rec* c);
 // 421 Misdirected Request when Host names a virtual host whose TLS settings
 // differ from those the handshake used (SNI chose another one).
 int check_misdirected(request_rec* r);
+// GnuTLSClientVerify require in a directory context: 403 without a valid
+// client certificate.
+int check_client_access(request_rec* r);
 
 extern ap_filter_rec_t* input_filter_handle;
 extern ap_filter_rec_t* output_filter_handle;

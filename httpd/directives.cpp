@@ -163,6 +163,41 @@ const char* set_session_tickets(cmd_parms* cmd, void*, const char* arg)
     return set_flag(cmd, arg, config_of(cmd)->session_tickets);
 }
 
+const char* set_client_verify(cmd_parms* cmd, void* dir, const char* arg)
+{
+    ClientVerify mode;
+    if (!strcasecmp(arg, "ignore") || !strcasecmp(arg, "none"))
+        mode = ClientVerify::ignore;
+    else if (!strcasecmp(arg, "request") || !strcasecmp(arg, "optional"))
+        mode = ClientVerify::request;
+    else if (!strcasecmp(arg, "require"))
+        mode = ClientVerify::require;
+    else
+        return fail(cmd, std::string("must be ignore, request or require, not '") + arg + "'");
+    if (cmd->path) // <Directory>, <Location> or .htaccess: enforced per request
+        static_cast<DirConfig*>(dir)->client_verify = mode;
+    else
+        config_of(cmd)->client_verify = mode;
+    return nullptr;
+}
+
+const char* set_client_ca_file(cmd_parms* cmd, void*, const char* arg)
+{
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    config_of(cmd)->client_ca_file = path ? path : arg;
+    return nullptr;
+}
+
+const char* set_client_purpose(cmd_parms* cmd, void*, const char* arg)
+{
+    std::string oid(arg);
+    if (oid.empty() || oid.find_first_not_of("0123456789.") != std::string::npos || oid.front() == '.' ||
+        oid.back() == '.')
+        return fail(cmd, "must be an OID in dotted form, e.g. 1.3.6.1.5.5.7.3.2, not '" + oid + "'");
+    config_of(cmd)->client_purpose = oid;
+    return nullptr;
+}
+
 const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
 {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
@@ -202,6 +237,13 @@ const command_rec directives[] = {
                   "Seconds a TLS session (or ticket) stays resumable (default 300)"),
     AP_INIT_TAKE1("GnuTLSSessionTickets", set_session_tickets, nullptr, RSRC_CONF,
                   "Resume sessions with encrypted tickets (TLS 1.2 and 1.3): On or Off"),
+    AP_INIT_TAKE1("GnuTLSClientVerify", set_client_verify, nullptr, RSRC_CONF | OR_AUTHCFG,
+                  "Client certificates: ignore, request or require"),
+    AP_INIT_TAKE1("GnuTLSClientCAFile", set_client_ca_file, nullptr, RSRC_CONF,
+                  "PEM file of the CAs client certificates must chain to"),
+    AP_INIT_TAKE1("GnuTLSX509CAFile", set_client_ca_file, nullptr, RSRC_CONF, "Old name of GnuTLSClientCAFile"),
+    AP_INIT_TAKE1("GnuTLSClientKeyPurpose", set_client_purpose, nullptr, RSRC_CONF,
+                  "Key purpose OID client certificates must carry if they have an EKU (default TLS client auth)"),
     AP_INIT_TAKE1("GnuTLSPKCS11Module", add_pkcs11_module, nullptr, RSRC_CONF,
                   "PKCS#11 module to load instead of p11-kit's configured ones; may repeat"),
     AP_INIT_TAKE1("GnuTLSP11Module", add_pkcs11_module, nullptr, RSRC_CONF, "Same as GnuTLSPKCS11Module"),

@@ -27,6 +27,7 @@ void register_hooks(apr_pool_t*)
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_post_read_request(check_misdirected, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_access_checker(check_client_access, nullptr, nullptr, APR_HOOK_MIDDLE);
     input_filter_handle = ap_register_input_filter("gnutls_input", input_filter, nullptr,
                                                    static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 5));
     output_filter_handle = ap_register_output_filter("gnutls_output", output_filter, nullptr,
@@ -41,8 +42,8 @@ void register_hooks(apr_pool_t*)
 extern "C" {
 __attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA gnutls_module = {
     STANDARD20_MODULE_STUFF,
-    nullptr,
-    nullptr,
+    mgs::httpd::create_dir_config,
+    mgs::httpd::merge_dir_config,
     mgs::httpd::create_server_config,
     mgs::httpd::merge_server_config,
     mgs::httpd::directives,

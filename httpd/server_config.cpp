@@ -7,6 +7,22 @@ ServerConfig* server_config(const server_rec* s)
     return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &gnutls_module));
 }
 
+const DirConfig* dir_config(const request_rec* r)
+{
+    return static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &gnutls_module));
+}
+
+void* create_dir_config(apr_pool_t* p, char*) { return pool_owned(p, new DirConfig()); }
+
+void* merge_dir_config(apr_pool_t* p, void* base_v, void* add_v)
+{
+    const auto* base = static_cast<const DirConfig*>(base_v);
+    const auto* add = static_cast<const DirConfig*>(add_v);
+    auto* merged = pool_owned(p, new DirConfig());
+    merged->client_verify = add->client_verify ? add->client_verify : base->client_verify;
+    return merged;
+}
+
 void* create_server_config(apr_pool_t* p, server_rec*)
 {
     return pool_owned(p, new ServerConfig());
@@ -26,6 +42,9 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->export_certificates = pick(add->export_certificates, base->export_certificates);
     merged->cache_timeout = pick(add->cache_timeout, base->cache_timeout);
     merged->session_tickets = pick(add->session_tickets, base->session_tickets);
+    merged->client_verify = pick(add->client_verify, base->client_verify);
+    merged->client_ca_file = pick(add->client_ca_file, base->client_ca_file);
+    merged->client_purpose = pick(add->client_purpose, base->client_purpose);
     // A PIN and a PIN source are one setting: the vhost's wins as a pair.
     if (add->pin || add->pin_source) {
         merged->pin = add->pin;

@@ -41,6 +41,9 @@ struct ServerConfig {
     std::optional<std::size_t> export_certificates; // bytes; 0 = off
     std::optional<int> cache_timeout;               // seconds
     std::optional<bool> session_tickets;
+    std::optional<ClientVerify> client_verify; // server/vhost level: enforced in the handshake
+    std::optional<std::string> client_ca_file;
+    std::optional<std::string> client_purpose;
 
     // Server config only (the main server's record holds them).
     std::vector<std::string> pkcs11_modules;
@@ -51,7 +54,15 @@ struct ServerConfig {
     bool is_enabled() const { return enabled.value_or(false); }
 };
 
+// Per directory (<Directory>, <Location>, .htaccess): checked per request.
+struct DirConfig {
+    std::optional<ClientVerify> client_verify;
+};
+
 ServerConfig* server_config(const server_rec* s);
+const DirConfig* dir_config(const request_rec* r);
+void* create_dir_config(apr_pool_t* p, char* dir);
+void* merge_dir_config(apr_pool_t* p, void* base, void* add);
 
 void* create_server_config(apr_pool_t* p, server_rec* s);
 void* merge_server_config(apr_pool_t* p, void* base, void* add);

@@ -125,8 +125,18 @@ std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const Tic
     } catch (const Error& e) {
         throw SetupError{"GnuTLSPriorities", e.what()};
     }
-    tls->settings = TlsSettings{tls->priority.get(), tls->credentials.get(),
-                                sc.session_tickets.value_or(false) ? ticket_key : nullptr};
+    if (sc.client_ca_file) {
+        try {
+            tls->credentials->trust_client_cas(*sc.client_ca_file);
+        } catch (const Error& e) {
+            throw SetupError{"GnuTLSClientCAFile", e.what()};
+        }
+    }
+    tls->settings.priority = tls->priority.get();
+    tls->settings.credentials = tls->credentials.get();
+    tls->settings.ticket_key = sc.session_tickets.value_or(false) ? ticket_key : nullptr;
+    tls->settings.client_auth.mode = sc.client_verify.value_or(ClientVerify::ignore);
+    tls->settings.client_auth.purpose_oid = sc.client_purpose.value_or(tls_client_auth_oid);
     tls->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(300));
     return tls;
 }

@@ -1,6 +1,7 @@
 #include "src/server_credentials.h"
 
 #include "src/key_binding.h"
+#include "src/tls_connection.h"
 
 namespace mgs {
 
@@ -26,6 +27,8 @@ ServerCredentials::ServerCredentials(CertificateChain chain, std::shared_ptr<Sig
     // make a hardware key sign in the Apache parent process.
     gnutls_certificate_set_flags(creds_.get(), GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
     gnutls_certificate_set_known_dh_params(creds_.get(), GNUTLS_SEC_PARAM_MEDIUM);
+    // Client certificates are checked by the connection (policy per vhost).
+    gnutls_certificate_set_verify_function(creds_.get(), TlsConnection::verify_client_cb);
 
     PrivKey key = bind_signer(*signer_);
     std::vector<gnutls_pcert_st> pcerts = chain_.make_pcerts();
@@ -38,6 +41,15 @@ ServerCredentials::ServerCredentials(CertificateChain chain, std::shared_ptr<Sig
     }
     // The credentials own the key and the pcert contents now.
     key.release();
+}
+
+void ServerCredentials::trust_client_cas(const std::string& pem_file)
+{
+    int n = gnutls_certificate_set_x509_trust_file(creds_.get(), pem_file.c_str(), GNUTLS_X509_FMT_PEM);
+    if (n < 0)
+        throw_gnutls("cannot read CA certificates from " + pem_file, n);
+    if (n == 0)
+        throw Error(pem_file + " contains no CA certificate");
 }
 
 void ServerCredentials::use_dh_params(std::span<const std::uint8_t> pkcs3_pem, const std::string& source)

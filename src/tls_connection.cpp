@@ -20,6 +20,11 @@ void apply(gnutls_session_t s, const TlsSettings& settings)
         throw_gnutls("gnutls_priority_set", rc);
     if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, settings.credentials->get()); rc < 0)
         throw_gnutls("gnutls_credentials_set", rc);
+    switch (settings.client_auth.mode) {
+    case ClientVerify::ignore: gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE); break;
+    case ClientVerify::request: gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST); break;
+    case ClientVerify::require: gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE); break;
+    }
     if (settings.ticket_key)
         if (int rc = gnutls_session_ticket_enable_server(s, settings.ticket_key->get()); rc < 0)
             throw_gnutls("gnutls_session_ticket_enable_server", rc);
@@ -83,6 +88,34 @@ std::string TlsConnection::server_name() const
     if (gnutls_server_name_get(session_.get(), name, &len, &type, 0) == 0 && type == GNUTLS_NAME_DNS)
         return std::string(name, len);
     return {};
+}
+
+int TlsConnection::verify_client_cb(gnutls_session_t session)
+{
+    auto* self = static_cast<TlsConnection*>(gnutls_session_get_ptr(session));
+    if (!self)
+        return 0;
+    try {
+        const ClientAuthPolicy& policy = self->settings_->client_auth;
+        self->client_cert_ = verify_client_certificate(session, policy.purpose_oid);
+        if (policy.mode == ClientVerify::require && self->client_cert_.status != ClientCertStatus::success)
+            return GNUTLS_E_CERTIFICATE_ERROR;
+        return 0;
+    } catch (...) {
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+}
+
+X509Crt TlsConnection::peer_certificate() const
+{
+    unsigned count = 0;
+    const gnutls_datum_t* certs = gnutls_certificate_get_peers(session_.get(), &count);
+    if (!certs || count == 0)
+        return nullptr;
+    X509Crt crt = new_x509_crt();
+    if (gnutls_x509_crt_import(crt.get(), &certs[0], GNUTLS_X509_FMT_DER) < 0)
+        return nullptr;
+    return crt;
 }
 
 std::string TlsConnection::alpn_protocol() const

@@ -2,6 +2,7 @@
 // glue supplies the transport (bucket brigades); tests supply sockets.
 #pragma once
 
+#include "src/client_auth.h"
 #include "src/client_hello.h"
 #include "src/server_credentials.h"
 #include "src/session_cache.h"
@@ -29,6 +30,7 @@ struct TlsSettings {
     gnutls_priority_t priority = nullptr;
     const ServerCredentials* credentials = nullptr;
     const TicketKey* ticket_key = nullptr; // session tickets on when set
+    ClientAuthPolicy client_auth;
 };
 
 // What the server decides when a ClientHello arrives, before GnuTLS
@@ -60,6 +62,13 @@ public:
     // Why a handshake failed, for the log: GnuTLS's text, plus the alert.
     std::string describe_failure(int code) const;
     std::string server_name() const;
+    // What came of the client's certificate (handshake authentication).
+    const ClientCertResult& client_certificate() const { return client_cert_; }
+    // The client's end-entity certificate, or nullptr.
+    X509Crt peer_certificate() const;
+    // Installed on credentials: checks client certificates during handshakes.
+    static int verify_client_cb(gnutls_session_t session);
+
     // The negotiated ALPN protocol, empty if none.
     std::string alpn_protocol() const;
 
@@ -75,6 +84,7 @@ private:
     HelloHandler on_hello_;
     Session session_;
     bool established_ = false;
+    ClientCertResult client_cert_;
 };
 
 } // namespace mgs

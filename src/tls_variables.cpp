@@ -48,7 +48,7 @@ std::string pem_of(gnutls_x509_crt_t crt, std::size_t limit)
     return s.size() > limit ? "GNUTLS_CERTIFICATE_SIZE_LIMIT_EXCEEDED" : s;
 }
 
-std::optional<std::string> server_cert_variable(gnutls_x509_crt_t crt, std::string_view field,
+std::optional<std::string> cert_variable(gnutls_x509_crt_t crt, std::string_view field,
                                                 const VariableOptions& o)
 {
     if (field == "S_DN")
@@ -170,9 +170,19 @@ std::optional<std::string> tls_variable(const TlsConnection& conn, std::string_v
         return sni.empty() ? std::nullopt : std::optional<std::string>(sni);
     }
     if (name == "SSL_CLIENT_VERIFY")
-        return std::string("NONE"); // client certificates are not requested yet
+        return std::string(client_verify_name(conn.client_certificate().status));
     if (name.starts_with("SSL_SERVER_") && conn.settings().credentials)
-        return server_cert_variable(conn.settings().credentials->chain().leaf(), name.substr(11), o);
+        return cert_variable(conn.settings().credentials->chain().leaf(), name.substr(11), o);
+    if (name.starts_with("SSL_CLIENT_")) {
+        X509Crt peer = conn.peer_certificate();
+        if (!peer)
+            return std::nullopt;
+        if (name == "SSL_CLIENT_V_REMAIN") {
+            time_t left = gnutls_x509_crt_get_expiration_time(peer.get()) - time(nullptr);
+            return std::to_string(left > 0 ? left / 86400 : 0);
+        }
+        return cert_variable(peer.get(), name.substr(11), o);
+    }
     return std::nullopt;
 }
 
@@ -185,7 +195,9 @@ std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnecti
         "SSL_DH_PRIME_BITS", "SSL_SESSION_ID", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY", "SSL_SERVER_S_DN",
         "SSL_SERVER_I_DN", "SSL_SERVER_M_SERIAL", "SSL_SERVER_M_VERSION", "SSL_SERVER_A_SIG",
         "SSL_SERVER_A_KEY", "SSL_SERVER_V_START", "SSL_SERVER_V_END", "SSL_SERVER_CERT",
-        "SSL_SERVER_CERT_TYPE",
+        "SSL_SERVER_CERT_TYPE", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_M_SERIAL",
+        "SSL_CLIENT_M_VERSION", "SSL_CLIENT_A_SIG", "SSL_CLIENT_A_KEY", "SSL_CLIENT_V_START",
+        "SSL_CLIENT_V_END", "SSL_CLIENT_V_REMAIN", "SSL_CLIENT_CERT", "SSL_CLIENT_CERT_TYPE",
     };
     std::vector<std::pair<std::string, std::string>> out;
     for (auto n : names)
@@ -195,6 +207,11 @@ std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnecti
         auto sans = subject_alt_names(conn.settings().credentials->chain().leaf());
         for (std::size_t i = 0; i < sans.size(); ++i)
             out.emplace_back("SSL_SERVER_S_AN" + std::to_string(i), sans[i]);
+    }
+    if (X509Crt peer = conn.established() ? conn.peer_certificate() : nullptr) {
+        auto sans = subject_alt_names(peer.get());
+        for (std::size_t i = 0; i < sans.size(); ++i)
+            out.emplace_back("SSL_CLIENT_S_AN" + std::to_string(i), sans[i]);
     }
     return out;
 }

@@ -82,7 +82,9 @@ TEST_P(Handshake, ClientVerifiesServerAndDataFlows)
         {reinterpret_cast<const std::uint8_t*>(id.cert_pem.data()), id.cert_pem.size()}, "cert");
     ServerCredentials creds(std::move(chain), signer);
     Priority prio = compile_priorities(default_priorities);
-    TlsSettings settings{prio.get(), &creds};
+    TlsSettings settings;
+    settings.priority = prio.get();
+    settings.credentials = &creds;
 
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
@@ -152,7 +154,9 @@ TEST(HandshakeFailure, NoSharedCipherIsReportedByName)
         {reinterpret_cast<const std::uint8_t*>(id.cert_pem.data()), id.cert_pem.size()}, "cert");
     ServerCredentials creds(std::move(chain), signer);
     Priority prio = compile_priorities("NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM");
-    TlsSettings settings{prio.get(), &creds};
+    TlsSettings settings;
+    settings.priority = prio.get();
+    settings.credentials = &creds;
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     std::thread client([&] {

@@ -65,6 +65,38 @@ class Pki:
         key = self.key(name, key_type)
         return self.certify(name, key=key, cn=cn), key
 
+    def client(self, name, eku="tls_www_client", ca=None, dates=None, email=None):
+        """A client certificate: eku is the template line for the key purpose
+        (None for no EKU); ca=(cert, key) for another issuer; dates=(start,
+        end) as 'YYYY-MM-DD HH:MM:SS' strings."""
+        key = self.key(name, "p256")
+        self._serial += 1
+        lines = [f"cn = {name}", f"serial = {self._serial}", "signing_key", "organization = Test Users"]
+        if eku:
+            lines.append(eku)
+        if email:
+            lines.append(f"email = {email}")
+        if dates:
+            lines += [f'activation_date = "{dates[0]}"', f'expiration_date = "{dates[1]}"']
+        else:
+            lines.append("expiration_days = 30")
+        tmpl = self.root / f"{name}.tmpl"
+        tmpl.write_text("\n".join(lines) + "\n")
+        cert = self.root / f"{name}.crt"
+        ca_cert, ca_key = ca or (self.ca_cert, self.ca_key)
+        run(["certtool", "--generate-certificate", "--load-privkey", key, "--load-ca-privkey", ca_key,
+             "--load-ca-certificate", ca_cert, "--template", tmpl, "--outfile", cert])
+        return cert, key
+
+    def other_ca(self, name):
+        key = self.root / f"{name}.key"
+        run(["certtool", "--generate-privkey", "--key-type", "ecdsa", "--outfile", key])
+        tmpl = self.root / f"{name}.tmpl"
+        tmpl.write_text(f"cn = {name}\nca\ncert_signing_key\nexpiration_days = 30\n")
+        cert = self.root / f"{name}.pem"
+        run(["certtool", "--generate-self-signed", "--load-privkey", key, "--template", tmpl, "--outfile", cert])
+        return cert, key
+
     # Other encodings of an existing key, made with openssl.
     def reencode(self, key, name, *args, stdin=None):
         out = self.root / name

@@ -1,0 +1,170 @@
+"""Client certificates: GnuTLSClientVerify ignore/request/require at virtual
+host and directory level, GnuTLSClientCAFile, GnuTLSClientKeyPurpose, and the
+SSL_CLIENT_* variables. Only the initial handshake authenticates (no TLS 1.3
+post-handshake authentication yet)."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from harness.clients import gnutls_cli
+from harness.httpd import Httpd
+from harness.ports import free_ports
+
+CGI = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+env | grep -E '^SSL_CLIENT' | sort
+"""
+
+
+@pytest.fixture(scope="module")
+def certs(pki):
+    stranger_ca = pki.other_ca("stranger-ca")
+    return {
+        "good": pki.client("alice", email="alice@example.org"),
+        "no-eku": pki.client("bob", eku=None),
+        "wrong-eku": pki.client("carol", eku="tls_www_server"),
+        "expired": pki.client("dave", dates=("2020-01-01 00:00:00", "2021-01-01 00:00:00")),
+        "untrusted": pki.client("eve", ca=stranger_ca),
+    }
+
+
+@pytest.fixture(scope="module")
+def server(pki):
+    chain, key = pki.identity("clientauth", "p256")
+    h = Httpd(extra_modules=["cgid", "alias"])
+    ports = dict(zip(["require", "request", "ignore"], free_ports(3)))
+    cgi = h.docroot("cgi-bin")
+    (cgi / "env.cgi").write_text(CGI)
+    os.chmod(cgi / "env.cgi", 0o755)
+    docroot = h.docroot("htdocs", body="open\n")
+    secure = docroot / "secure"
+    secure.mkdir()
+    (secure / "index.html").write_text("secret\n")
+    os.chmod(secure, 0o755)
+    os.chmod(secure / "index.html", 0o644)
+    body = [f"ScriptSock {h.root}/run/cgid.sock"]
+    for mode, port in ports.items():
+        body.append(f"""<VirtualHost 127.0.0.1:{port}>
+  GnuTLSEnable on
+  GnuTLSCertificateFile {chain}
+  GnuTLSKeyFile {key}
+  GnuTLSClientCAFile {pki.ca_cert}
+  GnuTLSClientVerify {mode}
+  GnuTLSExportCertificates on
+  DocumentRoot {docroot}
+  ScriptAlias /cgi-bin/ {cgi}/
+  <Location /secure>
+    GnuTLSClientVerify require
+  </Location>
+</VirtualHost>""")
+    h.write_config("\n".join(body), ports.values())
+    h.start()
+    yield h, ports
+    h.remove()
+
+
+def fetch(port, pki, path, cert=None, version="1.3"):
+    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", str(pki.ca_cert), "--resolve",
+           f"localhost:{port}:127.0.0.1", "-w", "\n%{http_code}", f"--tlsv{version}", "--tls-max", version]
+    if cert:
+        cmd += ["--cert", str(cert[0]), "--key", str(cert[1])]
+    r = subprocess.run(cmd + [f"https://localhost:{port}{path}"], capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+def client_env(out):
+    return dict(re.findall(r"^(SSL_CLIENT_[A-Z_0-9]+)=(.*)$", out, re.M))
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("which", ["good", "no-eku"])
+def test_require_accepts_valid_certificates(server, pki, certs, which, version):
+    h, ports = server
+    rc, out, err = fetch(ports["require"], pki, "/cgi-bin/env.cgi", certs[which], version)
+    assert rc == 0 and out.endswith("\n200"), out + err
+    env = client_env(out)
+    assert env["SSL_CLIENT_VERIFY"] == "SUCCESS"
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("which", [None, "wrong-eku", "expired", "untrusted"])
+def test_require_refuses_the_handshake(server, pki, certs, which, version):
+    h, ports = server
+    rc, out, err = fetch(ports["require"], pki, "/", certs.get(which), version)
+    assert rc != 0 and not out.endswith("\n200"), out
+    log = h.log()
+    if which:
+        assert "client certificate rejected" in log, log
+    else:
+        assert "sent no certificate" in log or "handshake failed" in log, log
+
+
+@pytest.mark.parametrize("which,verify", [(None, "NONE"), ("good", "SUCCESS"), ("untrusted", "FAILED"),
+                                          ("expired", "FAILED"), ("wrong-eku", "FAILED")])
+def test_request_lets_everyone_in_and_says_how_it_went(server, pki, certs, which, verify):
+    h, ports = server
+    rc, out, err = fetch(ports["request"], pki, "/cgi-bin/env.cgi", certs.get(which))
+    assert rc == 0 and out.endswith("\n200"), out + err
+    assert client_env(out).get("SSL_CLIENT_VERIFY") == verify, out
+
+
+def test_client_variables(server, pki, certs):
+    h, ports = server
+    rc, out, err = fetch(ports["request"], pki, "/cgi-bin/env.cgi", certs["good"], "1.2")
+    env = client_env(out)
+    assert env["SSL_CLIENT_S_DN"] == "CN=alice,O=Test Users", env
+    assert env["SSL_CLIENT_I_DN"] == "CN=mod_gnutls test CA"
+    assert env["SSL_CLIENT_S_AN0"] == "RFC822NAME:alice@example.org"
+    assert re.fullmatch(r"[0-9A-F]+", env["SSL_CLIENT_M_SERIAL"])
+    assert env["SSL_CLIENT_M_VERSION"] == "3"
+    assert env["SSL_CLIENT_A_KEY"] == "EC/ECDSA"
+    assert env["SSL_CLIENT_V_END"].endswith("GMT")
+    assert 28 <= int(env["SSL_CLIENT_V_REMAIN"]) <= 30
+    assert env["SSL_CLIENT_CERT_TYPE"] == "X.509"
+    assert env["SSL_CLIENT_CERT"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_directory_require(server, pki, certs, version):
+    h, ports = server
+    # Certificate requested in the handshake (vhost "request"): the directory lets it in.
+    rc, out, err = fetch(ports["request"], pki, "/secure/", certs["good"], version)
+    assert out.endswith("secret\n\n200"), out
+    rc, out, err = fetch(ports["request"], pki, "/secure/", None, version)
+    assert out.endswith("\n403"), out
+    rc, out, err = fetch(ports["request"], pki, "/secure/", certs["untrusted"], version)
+    assert out.endswith("\n403"), out
+    rc, out, err = fetch(ports["request"], pki, "/", None, version)
+    assert out.endswith("open\n\n200"), out
+    # vhost "ignore": no certificate was asked for in the handshake, so a
+    # directory that requires one answers 403.
+    rc, out, err = fetch(ports["ignore"], pki, "/secure/", certs["good"], version)
+    assert out.endswith("\n403"), out
+    assert "access to /secure/ denied" in h.log()
+
+
+def test_client_key_purpose_directive(pki, certs):
+    """GnuTLSClientKeyPurpose changes the EKU required: with serverAuth, the
+    serverAuth-only certificate passes and the clientAuth one fails."""
+    chain, key = pki.identity("purpose", "p256")
+    h = Httpd()
+    try:
+        port = free_ports(1)[0]
+        h.docroot("htdocs", body="purpose\n")
+        h.write_config(f"""<VirtualHost 127.0.0.1:{port}>
+  GnuTLSEnable on
+  GnuTLSCertificateFile {chain}
+  GnuTLSKeyFile {key}
+  GnuTLSClientCAFile {pki.ca_cert}
+  GnuTLSClientVerify require
+  GnuTLSClientKeyPurpose 1.3.6.1.5.5.7.3.1
+</VirtualHost>""", [port])
+        h.start()
+        rc, out, _ = fetch(port, pki, "/", certs["wrong-eku"])
+        assert out.endswith("purpose\n\n200"), out
+        rc, out, _ = fetch(port, pki, "/", certs["good"])
+        assert rc != 0
+    finally:
+        h.remove()
