@@ -51,7 +51,8 @@ void ConnState::report_signer_failure(const std::string& why)
 void ConnState::report_signer_recovery()
 {
     VhostTls& vhost = *server_config(tls_server)->tls;
-    if (vhost.signer_failing.load(std::memory_order_relaxed) && vhost.signer_failing.exchange(false))
+    if (vhost.credentials && vhost.signer_failing.load(std::memory_order_relaxed) &&
+        vhost.signer_failing.exchange(false))
         ap_log_cerror(APLOG_MARK, APLOG_NOTICE, 0, c, "mod_gnutls: %s: the private key %s signs again",
                       server_label(tls_server).c_str(), vhost.credentials->signer().describe().c_str());
 }

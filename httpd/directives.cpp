@@ -188,6 +188,20 @@ const char* set_client_ca_file(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* set_srp_passwd_file(cmd_parms* cmd, void*, const char* arg)
+{
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    config_of(cmd)->srp_passwd_file = path ? path : arg;
+    return nullptr;
+}
+
+const char* set_srp_conf_file(cmd_parms* cmd, void*, const char* arg)
+{
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    config_of(cmd)->srp_conf_file = path ? path : arg;
+    return nullptr;
+}
+
 const char* set_client_purpose(cmd_parms* cmd, void*, const char* arg)
 {
     std::string oid(arg);
@@ -244,6 +258,10 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("GnuTLSX509CAFile", set_client_ca_file, nullptr, RSRC_CONF, "Old name of GnuTLSClientCAFile"),
     AP_INIT_TAKE1("GnuTLSClientKeyPurpose", set_client_purpose, nullptr, RSRC_CONF,
                   "Key purpose OID client certificates must carry if they have an EKU (default TLS client auth)"),
+    AP_INIT_TAKE1("GnuTLSSRPPasswdFile", set_srp_passwd_file, nullptr, RSRC_CONF,
+                  "SRP password file (srptool --passwd)"),
+    AP_INIT_TAKE1("GnuTLSSRPPasswdConfFile", set_srp_conf_file, nullptr, RSRC_CONF,
+                  "SRP parameters file (srptool --create-conf)"),
     AP_INIT_TAKE1("GnuTLSPKCS11Module", add_pkcs11_module, nullptr, RSRC_CONF,
                   "PKCS#11 module to load instead of p11-kit's configured ones; may repeat"),
     AP_INIT_TAKE1("GnuTLSP11Module", add_pkcs11_module, nullptr, RSRC_CONF, "Same as GnuTLSPKCS11Module"),

@@ -45,6 +45,8 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->client_verify = pick(add->client_verify, base->client_verify);
     merged->client_ca_file = pick(add->client_ca_file, base->client_ca_file);
     merged->client_purpose = pick(add->client_purpose, base->client_purpose);
+    merged->srp_passwd_file = pick(add->srp_passwd_file, base->srp_passwd_file);
+    merged->srp_conf_file = pick(add->srp_conf_file, base->srp_conf_file);
     // A PIN and a PIN source are one setting: the vhost's wins as a pair.
     if (add->pin || add->pin_source) {
         merged->pin = add->pin;

@@ -19,7 +19,8 @@ namespace mgs::httpd {
 // What vhost_setup builds for an enabled server; shared read-only by every
 // connection to it.
 struct VhostTls {
-    std::unique_ptr<ServerCredentials> credentials;
+    std::unique_ptr<ServerCredentials> credentials; // absent for an SRP-only server
+    std::unique_ptr<SrpCredentials> srp;
     Priority priority;
     TlsSettings settings;
     std::chrono::seconds cache_timeout{300};
@@ -44,6 +45,8 @@ struct ServerConfig {
     std::optional<ClientVerify> client_verify; // server/vhost level: enforced in the handshake
     std::optional<std::string> client_ca_file;
     std::optional<std::string> client_purpose;
+    std::optional<std::string> srp_passwd_file;
+    std::optional<std::string> srp_conf_file;
 
     // Server config only (the main server's record holds them).
     std::vector<std::string> pkcs11_modules;

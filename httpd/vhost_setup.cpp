@@ -66,10 +66,8 @@ bool uses_pkcs11(server_rec* base)
     return false;
 }
 
-std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const TicketKey* ticket_key)
+std::unique_ptr<ServerCredentials> build_x509(const ServerConfig& sc)
 {
-    if (!sc.cert_file)
-        throw SetupError{"GnuTLSCertificateFile", "GnuTLSEnable is on but no certificate is configured"};
     if (!sc.key_file)
         throw SetupError{"GnuTLSKeyFile", "GnuTLSEnable is on but no private key is configured"};
 
@@ -92,9 +90,9 @@ std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const Tic
         throw SetupError{"GnuTLSKeyFile", e.what()};
     }
 
-    auto tls = std::make_unique<VhostTls>();
+    std::unique_ptr<ServerCredentials> credentials;
     try {
-        tls->credentials = std::make_unique<ServerCredentials>(std::move(*chain), signer);
+        credentials = std::make_unique<ServerCredentials>(std::move(*chain), signer);
     } catch (const KeyMismatchError& e) {
         throw SetupError{"GnuTLSKeyFile", "the private key " + signer->describe() +
                                               " does not match the certificate in " + *sc.cert_file +
@@ -105,35 +103,65 @@ std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const Tic
 
     if (sc.dh_file) {
         try {
-            tls->credentials->use_dh_params(read_file(*sc.dh_file), *sc.dh_file);
+            credentials->use_dh_params(read_file(*sc.dh_file), *sc.dh_file);
         } catch (const Error& e) {
             throw SetupError{"GnuTLSDHFile", e.what()};
         }
     }
+    if (sc.client_ca_file) {
+        try {
+            credentials->trust_client_cas(*sc.client_ca_file);
+        } catch (const Error& e) {
+            throw SetupError{"GnuTLSClientCAFile", e.what()};
+        }
+    }
+    return credentials;
+}
+
+std::unique_ptr<SrpCredentials> build_srp(const ServerConfig& sc)
+{
+    if (!sc.srp_passwd_file && !sc.srp_conf_file)
+        return nullptr;
+    if (!sc.srp_passwd_file)
+        throw SetupError{"GnuTLSSRPPasswdFile", "GnuTLSSRPPasswdConfFile is set but no password file is"};
+    if (!sc.srp_conf_file)
+        throw SetupError{"GnuTLSSRPPasswdConfFile", "GnuTLSSRPPasswdFile is set but no parameters file is"};
+    try {
+        return std::make_unique<SrpCredentials>(*sc.srp_passwd_file, *sc.srp_conf_file);
+    } catch (const Error& e) {
+        throw SetupError{"GnuTLSSRPPasswdFile", e.what()};
+    }
+}
+
+std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const TicketKey* ticket_key)
+{
+    auto tls = std::make_unique<VhostTls>();
+    tls->srp = build_srp(sc);
+    if (sc.cert_file)
+        tls->credentials = build_x509(sc);
+    else if (!tls->srp)
+        throw SetupError{"GnuTLSCertificateFile",
+                         "GnuTLSEnable is on but no certificate (or SRP password file) is configured"};
 
     std::string priorities = sc.priorities.value_or(default_priorities);
-    if (!can_sign_tls13(*signer)) {
+    if (tls->srp && priorities.find("SRP") == std::string::npos)
+        priorities += ":+SRP:+SRP-RSA:+SRP-DSS"; // as the README's SRP + X.509 example expects
+    if (tls->credentials && !can_sign_tls13(tls->credentials->signer())) {
         // TLS 1.3 needs RSA-PSS; a token without it still serves TLS 1.2.
         priorities += ":-VERS-TLS1.3";
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "mod_gnutls: %s: GnuTLSKeyFile %s cannot make RSA-PSS signatures (no CKM_RSA_PKCS_PSS); "
                      "TLS 1.3 is off for this virtual host",
-                     server_label(s).c_str(), signer->describe().c_str());
+                     server_label(s).c_str(), tls->credentials->signer().describe().c_str());
     }
     try {
         tls->priority = compile_priorities(priorities);
     } catch (const Error& e) {
         throw SetupError{"GnuTLSPriorities", e.what()};
     }
-    if (sc.client_ca_file) {
-        try {
-            tls->credentials->trust_client_cas(*sc.client_ca_file);
-        } catch (const Error& e) {
-            throw SetupError{"GnuTLSClientCAFile", e.what()};
-        }
-    }
     tls->settings.priority = tls->priority.get();
     tls->settings.credentials = tls->credentials.get();
+    tls->settings.srp = tls->srp.get();
     tls->settings.ticket_key = sc.session_tickets.value_or(false) ? ticket_key : nullptr;
     tls->settings.client_auth.mode = sc.client_verify.value_or(ClientVerify::ignore);
     tls->settings.client_auth.purpose_oid = sc.client_purpose.value_or(tls_client_auth_oid);

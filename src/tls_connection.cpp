@@ -18,8 +18,12 @@ void apply(gnutls_session_t s, const TlsSettings& settings)
 {
     if (int rc = gnutls_priority_set(s, settings.priority); rc < 0)
         throw_gnutls("gnutls_priority_set", rc);
-    if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, settings.credentials->get()); rc < 0)
-        throw_gnutls("gnutls_credentials_set", rc);
+    if (settings.credentials)
+        if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, settings.credentials->get()); rc < 0)
+            throw_gnutls("gnutls_credentials_set", rc);
+    if (settings.srp)
+        if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_SRP, settings.srp->get()); rc < 0)
+            throw_gnutls("gnutls_credentials_set (SRP)", rc);
     switch (settings.client_auth.mode) {
     case ClientVerify::ignore: gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE); break;
     case ClientVerify::request: gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST); break;

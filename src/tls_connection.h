@@ -6,6 +6,7 @@
 #include "src/client_hello.h"
 #include "src/server_credentials.h"
 #include "src/session_cache.h"
+#include "src/srp_credentials.h"
 
 #include <functional>
 #include <string>
@@ -28,7 +29,8 @@ public:
 // What a session uses: priorities and credentials of one virtual host.
 struct TlsSettings {
     gnutls_priority_t priority = nullptr;
-    const ServerCredentials* credentials = nullptr;
+    const ServerCredentials* credentials = nullptr; // X.509 (may be absent with SRP)
+    const SrpCredentials* srp = nullptr;
     const TicketKey* ticket_key = nullptr; // session tickets on when set
     ClientAuthPolicy client_auth;
 };

@@ -169,6 +169,13 @@ std::optional<std::string> tls_variable(const TlsConnection& conn, std::string_v
         std::string sni = conn.server_name();
         return sni.empty() ? std::nullopt : std::optional<std::string>(sni);
     }
+    if (name == "SSL_SRP_USER") {
+        const char* user = gnutls_kx_get(s) == GNUTLS_KX_SRP || gnutls_kx_get(s) == GNUTLS_KX_SRP_RSA ||
+                                   gnutls_kx_get(s) == GNUTLS_KX_SRP_DSS
+                               ? gnutls_srp_server_get_username(s)
+                               : nullptr;
+        return user ? std::optional<std::string>(user) : std::nullopt;
+    }
     if (name == "SSL_CLIENT_VERIFY")
         return std::string(client_verify_name(conn.client_certificate().status));
     if (name.starts_with("SSL_SERVER_") && conn.settings().credentials)
@@ -192,7 +199,7 @@ std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnecti
     static constexpr std::string_view names[] = {
         "HTTPS", "SSL_VERSION_LIBRARY", "SSL_VERSION_INTERFACE", "SSL_PROTOCOL", "SSL_CIPHER",
         "SSL_COMPRESS_METHOD", "SSL_CIPHER_USEKEYSIZE", "SSL_CIPHER_ALGKEYSIZE", "SSL_CIPHER_EXPORT",
-        "SSL_DH_PRIME_BITS", "SSL_SESSION_ID", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY", "SSL_SERVER_S_DN",
+        "SSL_DH_PRIME_BITS", "SSL_SESSION_ID", "SSL_SRP_USER", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY", "SSL_SERVER_S_DN",
         "SSL_SERVER_I_DN", "SSL_SERVER_M_SERIAL", "SSL_SERVER_M_VERSION", "SSL_SERVER_A_SIG",
         "SSL_SERVER_A_KEY", "SSL_SERVER_V_START", "SSL_SERVER_V_END", "SSL_SERVER_CERT",
         "SSL_SERVER_CERT_TYPE", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_M_SERIAL",
