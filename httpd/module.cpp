@@ -6,6 +6,7 @@
 #include "httpd/session_cache.h"
 #include "httpd/ssl_hooks.h"
 #include "httpd/ssl_vars.h"
+#include "httpd/status_page.h"
 #include "httpd/vhost_setup.h"
 
 namespace mgs::httpd {
@@ -34,6 +35,7 @@ void register_hooks(apr_pool_t*)
                                                      static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 5));
     register_ssl_hooks();
     register_ssl_vars();
+    register_status_page();
 }
 
 } // namespace

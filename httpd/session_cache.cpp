@@ -1,6 +1,9 @@
 #include "httpd/session_cache.h"
 
 #include "httpd/server_config.h"
+#include "httpd/status_page.h"
+
+#include <mod_status.h>
 
 #include <ap_provider.h>
 #include <apr_global_mutex.h>
@@ -72,6 +75,16 @@ const char* set_cache(cmd_parms* cmd, void*, const char* arg)
 }
 
 bool cache_enabled() { return cache.initialised; }
+
+void cache_status(request_rec* r, int flags)
+{
+    if (!cache.initialised) {
+        ap_rputs(flags & AP_STATUS_SHORT ? "GnuTLSCache: none\n" : "<p>GnuTLSCache none</p>\n", r);
+        return;
+    }
+    ap_rprintf(r, flags & AP_STATUS_SHORT ? "GnuTLSCache: %s\n" : "<p>GnuTLSCache %s</p>\n", cache.provider->name);
+    cache.provider->status(cache.instance, r, flags);
+}
 
 int cache_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*)
 {
