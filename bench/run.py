@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""Benchmarks mod_gnutls against mod_ssl on the same Apache, in one run.
+
+Both servers: event MPM, identical settings, the same certificates and the
+same static files (1 KiB, 16 MiB), driven one at a time by real load tools
+(openssl s_time, wrk, h2load, curl). Every load loop is bounded in time or
+count and every server is stopped by pid. Prints one table with a ratio
+column (mod_gnutls / mod_ssl; higher is better except for memory).
+
+    sudo bash bench/run.sh            # builds first
+    MGS_MODULE=build/mod_gnutls.so /usr/bin/python3 bench/run.py [--seconds 5]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+
+from harness.httpd import MODULES, Httpd  # noqa: E402
+from harness.pki import Pki  # noqa: E402
+from harness.ports import free_ports  # noqa: E402
+
+
+def tls_site(kind, port, chain, key, docroot):
+    if kind == "gnutls":
+        return f"""<VirtualHost 127.0.0.1:{port}>
+  ServerName localhost
+  GnuTLSEnable on
+  GnuTLSCertificateFile {chain}
+  GnuTLSKeyFile {key}
+  GnuTLSSessionTickets on
+  Protocols h2 http/1.1
+  DocumentRoot {docroot}
+</VirtualHost>"""
+    return f"""<VirtualHost 127.0.0.1:{port}>
+  ServerName localhost
+  SSLEngine on
+  SSLCertificateFile {chain}
+  SSLCertificateKeyFile {key}
+  SSLSessionTickets on
+  Protocols h2 http/1.1
+  DocumentRoot {docroot}
+</VirtualHost>"""
+
+
+class Server:
+    def __init__(self, kind, identities):
+        self.kind = kind
+        extra = ["http2", "socache_shmcb"] + (["ssl"] if kind == "ssl" else [])
+        self.h = Httpd(extra_modules=extra)
+        docroot = self.h.docroot("htdocs", body="x" * 1023 + "\n")
+        with open(docroot / "big.bin", "wb") as f:
+            f.write(os.urandom(16 * 1024 * 1024))
+        os.chmod(docroot / "big.bin", 0o644)
+        self.ports = dict(zip(identities, free_ports(len(identities))))
+        body = "\n".join(tls_site(kind, self.ports[name], *identities[name], docroot) for name in identities)
+        cache = (f"GnuTLSCache shmcb:{self.h.root}/run/gcache(1024000)" if kind == "gnutls"
+                 else f"SSLSessionCache shmcb:{self.h.root}/run/scache(1024000)")
+        conf_body = cache + "\n" + body
+        self.h.write_config(conf_body, self.ports.values())
+        if kind == "ssl":
+            # Same module set for both; mod_gnutls is loaded but not enabled here.
+            text = self.h.conf.read_text().replace("LoadModule gnutls_module", "#LoadModule gnutls_module")
+            text = text.replace("LogLevel info", "LogLevel warn")
+            self.h.conf.write_text(text)
+        else:
+            self.h.conf.write_text(self.h.conf.read_text().replace("LogLevel info", "LogLevel warn"))
+        self.h.start()
+
+    def stop(self):
+        self.h.remove()
+
+
+def s_time(port, version, mode, seconds):
+    r = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", f"-{mode}", f"-tls{version}",
+                        "-time", str(seconds), "-www", "/"], capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r"(\d+) connections in ([\d.]+)s; ([\d.]+) connections/user sec", r.stdout)
+    n = re.findall(r"(\d+) connections in (\d+) real seconds", r.stdout)
+    if n:
+        conns, secs = map(int, n[-1])
+        return conns / max(secs, 1)
+    return float(m.group(1)) / float(m.group(2)) if m else 0.0
+
+
+def wrk(port, seconds):
+    r = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"https://127.0.0.1:{port}/"],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    return float(m.group(1)) if m else 0.0
+
+
+def h2load(port, requests):
+    r = subprocess.run(["h2load", "-n", str(requests), "-c", "16", "-m", "10", f"https://127.0.0.1:{port}/"],
+                       capture_output=True, text=True, timeout=300)
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", r.stdout)
+    return float(m.group(1)) if m else 0.0
+
+
+def bulk(port, count):
+    start = time.monotonic()
+    for _ in range(count):
+        subprocess.run(["curl", "-sk", "-o", "/dev/null", f"https://127.0.0.1:{port}/big.bin"], check=True,
+                       timeout=120)
+    return count * 16 / (time.monotonic() - start)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5, help="duration of each timed load loop")
+    args = ap.parse_args()
+    pki = Pki(Path(os.environ.get("TMPDIR", "/tmp")) / f"mgs-bench-pki-{os.getpid()}")
+    identities = {"p256": pki.identity("bench-p256", "p256"), "rsa2048": pki.identity("bench-rsa", "rsa2048")}
+    results = {}
+    for kind in ("gnutls", "ssl"):
+        srv = Server(kind, identities)
+        try:
+            r = results[kind] = {}
+            for key in identities:
+                for v in ("1_3", "1_2"):
+                    r[f"full handshakes/s, {key}, TLS{v.replace('_', '.')}"] = \
+                        s_time(srv.ports[key], v, "new", args.seconds)
+            r["resumed handshakes/s, p256, TLS1.2"] = s_time(srv.ports["p256"], "1_2", "reuse", args.seconds)
+            r["keep-alive requests/s, 1 KiB"] = wrk(srv.ports["p256"], args.seconds)
+            r["HTTP/2 requests/s (h2load)"] = h2load(srv.ports["p256"], 20000)
+            r["bulk MB/s, 16 MiB"] = bulk(srv.ports["p256"], 10)
+        finally:
+            srv.stop()
+    width = max(len(k) for k in results["gnutls"])
+    print(f"{'measure':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  {'ratio':>6}")
+    for k in results["gnutls"]:
+        g, s = results["gnutls"][k], results["ssl"][k]
+        ratio = g / s if s else float("nan")
+        print(f"{k:<{width}}  {g:11.1f}  {s:11.1f}  {ratio:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
