@@ -126,8 +126,11 @@ std::vector<std::string> subject_alt_names(gnutls_x509_crt_t crt)
     return out;
 }
 
-std::optional<std::string> tls_variable(const TlsConnection& conn, std::string_view name,
-                                        const VariableOptions& o)
+namespace {
+
+// `peer` is the client's certificate, imported once by the caller (or null).
+std::optional<std::string> lookup(const TlsConnection& conn, std::string_view name, const VariableOptions& o,
+                                  gnutls_x509_crt_t peer)
 {
     gnutls_session_t s = conn.session();
     if (name == "HTTPS")
@@ -181,16 +184,24 @@ std::optional<std::string> tls_variable(const TlsConnection& conn, std::string_v
     if (name.starts_with("SSL_SERVER_") && conn.settings().credentials)
         return cert_variable(conn.settings().credentials->chain().leaf(), name.substr(11), o);
     if (name.starts_with("SSL_CLIENT_")) {
-        X509Crt peer = conn.peer_certificate();
         if (!peer)
             return std::nullopt;
         if (name == "SSL_CLIENT_V_REMAIN") {
-            time_t left = gnutls_x509_crt_get_expiration_time(peer.get()) - time(nullptr);
+            time_t left = gnutls_x509_crt_get_expiration_time(peer) - time(nullptr);
             return std::to_string(left > 0 ? left / 86400 : 0);
         }
-        return cert_variable(peer.get(), name.substr(11), o);
+        return cert_variable(peer, name.substr(11), o);
     }
     return std::nullopt;
+}
+
+} // namespace
+
+std::optional<std::string> tls_variable(const TlsConnection& conn, std::string_view name,
+                                        const VariableOptions& o)
+{
+    X509Crt peer = name.starts_with("SSL_CLIENT_") && conn.established() ? conn.peer_certificate() : nullptr;
+    return lookup(conn, name, o, peer.get());
 }
 
 std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnection& conn,
@@ -206,16 +217,17 @@ std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnecti
         "SSL_CLIENT_M_VERSION", "SSL_CLIENT_A_SIG", "SSL_CLIENT_A_KEY", "SSL_CLIENT_V_START",
         "SSL_CLIENT_V_END", "SSL_CLIENT_V_REMAIN", "SSL_CLIENT_CERT", "SSL_CLIENT_CERT_TYPE",
     };
+    X509Crt peer = conn.established() ? conn.peer_certificate() : nullptr;
     std::vector<std::pair<std::string, std::string>> out;
     for (auto n : names)
-        if (auto v = tls_variable(conn, n, o))
+        if (auto v = lookup(conn, n, o, peer.get()))
             out.emplace_back(n, *v);
     if (conn.established() && conn.settings().credentials) {
         auto sans = subject_alt_names(conn.settings().credentials->chain().leaf());
         for (std::size_t i = 0; i < sans.size(); ++i)
             out.emplace_back("SSL_SERVER_S_AN" + std::to_string(i), sans[i]);
     }
-    if (X509Crt peer = conn.established() ? conn.peer_certificate() : nullptr) {
+    if (peer) {
         auto sans = subject_alt_names(peer.get());
         for (std::size_t i = 0; i < sans.size(); ++i)
             out.emplace_back("SSL_CLIENT_S_AN" + std::to_string(i), sans[i]);
