@@ -24,13 +24,18 @@ const char* fail(cmd_parms* cmd, const std::string& message)
 
 // File paths are relative to ServerRoot, as with every Apache directive;
 // pkcs11: URLs and handle: references pass through untouched.
+std::string server_root_path(cmd_parms* cmd, const char* arg)
+{
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    return path ? path : arg;
+}
+
 std::string key_or_file_reference(cmd_parms* cmd, const char* arg)
 {
     std::string a(arg);
     if (a.starts_with("pkcs11:") || a.starts_with("handle:"))
         return a;
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    return path ? path : a;
+    return server_root_path(cmd, arg);
 }
 
 const char* set_flag(cmd_parms* cmd, const char* arg, std::optional<bool>& target)
@@ -60,8 +65,7 @@ const char* set_key_file(cmd_parms* cmd, void*, const char* arg)
 
 const char* set_dh_file(cmd_parms* cmd, void*, const char* arg)
 {
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    config_of(cmd)->dh_file = path ? path : arg;
+    config_of(cmd)->dh_file = server_root_path(cmd, arg);
     return nullptr;
 }
 
@@ -183,22 +187,19 @@ const char* set_client_verify(cmd_parms* cmd, void* dir, const char* arg)
 
 const char* set_client_ca_file(cmd_parms* cmd, void*, const char* arg)
 {
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    config_of(cmd)->client_ca_file = path ? path : arg;
+    config_of(cmd)->client_ca_file = server_root_path(cmd, arg);
     return nullptr;
 }
 
 const char* set_srp_passwd_file(cmd_parms* cmd, void*, const char* arg)
 {
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    config_of(cmd)->srp_passwd_file = path ? path : arg;
+    config_of(cmd)->srp_passwd_file = server_root_path(cmd, arg);
     return nullptr;
 }
 
 const char* set_srp_conf_file(cmd_parms* cmd, void*, const char* arg)
 {
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    config_of(cmd)->srp_conf_file = path ? path : arg;
+    config_of(cmd)->srp_conf_file = server_root_path(cmd, arg);
     return nullptr;
 }
 
