@@ -220,11 +220,22 @@ int check_client_access(request_rec* r)
     if (!dir || dir->client_verify != ClientVerify::require)
         return DECLINED;
     conn_rec* c = r->connection->master ? r->connection->master : r->connection;
-    const ConnState* st = conn_state(c);
+    ConnState* st = conn_state(c);
     if (st && st->phase == Phase::open && st->tls.client_certificate().status == ClientCertStatus::success)
         return DECLINED;
-    // Only the initial handshake authenticates (no TLS 1.2 renegotiation,
-    // no TLS 1.3 post-handshake authentication yet).
+    // TLS 1.3 clients that offered post-handshake authentication are asked
+    // now (not for HTTP/2, which forbids it); TLS 1.2 is never renegotiated.
+    if (st && st->phase == Phase::open && !r->connection->master && st->tls.can_reauthenticate() &&
+        st->tls.client_certificate().status == ClientCertStatus::none) {
+        st->transport.set_block(APR_BLOCK_READ);
+        int rc = st->tls.reauthenticate();
+        st->transport.pass_output(true);
+        if (rc < 0)
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_gnutls: post-handshake authentication failed: %s",
+                          st->tls.describe_failure(rc).c_str());
+        if (st->tls.client_certificate().status == ClientCertStatus::success)
+            return DECLINED;
+    }
     const char* why = !st ? "not a TLS connection"
                       : st->tls.client_certificate().status == ClientCertStatus::failed
                           ? st->tls.client_certificate().reason.c_str()

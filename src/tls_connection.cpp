@@ -9,7 +9,9 @@ namespace {
 Session new_server_session()
 {
     gnutls_session_t s = nullptr;
-    if (int rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL); rc < 0)
+    // POST_HANDSHAKE_AUTH: a directory may ask a TLS 1.3 client for its
+    // certificate after the handshake.
+    if (int rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL | GNUTLS_POST_HANDSHAKE_AUTH); rc < 0)
         throw_gnutls("gnutls_init", rc);
     return Session(s);
 }
@@ -108,6 +110,22 @@ int TlsConnection::verify_client_cb(gnutls_session_t session)
     } catch (...) {
         return GNUTLS_E_CERTIFICATE_ERROR;
     }
+}
+
+bool TlsConnection::can_reauthenticate() const
+{
+    return established_ && gnutls_protocol_get_version(session_.get()) == GNUTLS_TLS1_3 &&
+           (gnutls_session_get_flags(session_.get()) & GNUTLS_SFLAGS_POST_HANDSHAKE_AUTH);
+}
+
+int TlsConnection::reauthenticate()
+{
+    gnutls_certificate_server_set_request(session_.get(), GNUTLS_CERT_REQUEST);
+    int rc;
+    do {
+        rc = gnutls_reauth(session_.get(), 0);
+    } while (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED);
+    return rc;
 }
 
 X509Crt TlsConnection::peer_certificate() const

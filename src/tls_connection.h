@@ -68,6 +68,10 @@ public:
     const ClientCertResult& client_certificate() const { return client_cert_; }
     // The client's end-entity certificate, or nullptr.
     X509Crt peer_certificate() const;
+    // TLS 1.3 post-handshake authentication: whether the client offered it,
+    // and asking for (and verifying) its certificate now. GnuTLS codes.
+    bool can_reauthenticate() const;
+    int reauthenticate();
     // Installed on credentials: checks client certificates during handshakes.
     static int verify_client_cb(gnutls_session_t session);
 
