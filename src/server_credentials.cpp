@@ -50,6 +50,10 @@ void ServerCredentials::trust_client_cas(const std::string& pem_file)
         throw_gnutls("cannot read CA certificates from " + pem_file, n);
     if (n == 0)
         throw Error(pem_file + " contains no CA certificate");
+    // CRLs may sit in the same file: revoked client certificates then fail.
+    if (int crls = gnutls_certificate_set_x509_crl_file(creds_.get(), pem_file.c_str(), GNUTLS_X509_FMT_PEM);
+        crls < 0 && crls != GNUTLS_E_BASE64_DECODING_ERROR)
+        throw_gnutls("cannot read CRLs from " + pem_file, crls);
 }
 
 void ServerCredentials::use_dh_params(std::span<const std::uint8_t> pkcs3_pem, const std::string& source)

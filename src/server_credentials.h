@@ -33,8 +33,8 @@ public:
     // PKCS #3 PEM parameters for DHE instead of GnuTLS's built-in groups.
     // Throws mgs::Error naming `source`.
     void use_dh_params(std::span<const std::uint8_t> pkcs3_pem, const std::string& source);
-    // CAs (PEM file) that client certificates must chain to; throws
-    // mgs::Error naming the file when it holds none.
+    // CAs (PEM file) that client certificates must chain to, and any CRLs
+    // in the same file; throws mgs::Error naming the file when it holds no CA.
     void trust_client_cas(const std::string& pem_file);
     const CertificateChain& chain() const { return chain_; }
     const Signer& signer() const { return *signer_; }

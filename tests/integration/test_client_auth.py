@@ -28,12 +28,16 @@ def certs(pki):
         "wrong-eku": pki.client("carol", eku="tls_www_server"),
         "expired": pki.client("dave", dates=("2020-01-01 00:00:00", "2021-01-01 00:00:00")),
         "untrusted": pki.client("eve", ca=stranger_ca),
+        "revoked": pki.client("mallory"),
     }
 
 
 @pytest.fixture(scope="module")
-def server(pki):
+def server(pki, certs):
     chain, key = pki.identity("clientauth", "p256")
+    # The CA file carries the CRL that revokes mallory's certificate.
+    ca_with_crl = pki.root / "client-ca-with-crl.pem"
+    ca_with_crl.write_text(pki.ca_cert.read_text() + pki.crl("clients", [certs["revoked"][0]]).read_text())
     h = Httpd(extra_modules=["cgid", "alias"])
     ports = dict(zip(["require", "request", "ignore"], free_ports(3)))
     cgi = h.docroot("cgi-bin")
@@ -51,7 +55,7 @@ def server(pki):
   GnuTLSEnable on
   GnuTLSCertificateFile {chain}
   GnuTLSKeyFile {key}
-  GnuTLSClientCAFile {pki.ca_cert}
+  GnuTLSClientCAFile {ca_with_crl}
   GnuTLSClientVerify {mode}
   GnuTLSExportCertificates on
   DocumentRoot {docroot}
@@ -90,7 +94,7 @@ def test_require_accepts_valid_certificates(server, pki, certs, which, version):
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
-@pytest.mark.parametrize("which", [None, "wrong-eku", "expired", "untrusted"])
+@pytest.mark.parametrize("which", [None, "wrong-eku", "expired", "untrusted", "revoked"])
 def test_require_refuses_the_handshake(server, pki, certs, which, version):
     h, ports = server
     rc, out, err = fetch(ports["require"], pki, "/", certs.get(which), version)
@@ -103,7 +107,8 @@ def test_require_refuses_the_handshake(server, pki, certs, which, version):
 
 
 @pytest.mark.parametrize("which,verify", [(None, "NONE"), ("good", "SUCCESS"), ("untrusted", "FAILED"),
-                                          ("expired", "FAILED"), ("wrong-eku", "FAILED")])
+                                          ("expired", "FAILED"), ("wrong-eku", "FAILED"),
+                                          ("revoked", "FAILED")])
 def test_request_lets_everyone_in_and_says_how_it_went(server, pki, certs, which, verify):
     h, ports = server
     rc, out, err = fetch(ports["request"], pki, "/cgi-bin/env.cgi", certs.get(which))
@@ -203,3 +208,31 @@ def test_tls13_post_handshake_authentication(server, pki, certs):
     assert "HTTP/1.1 403 Forbidden" in out, out
     out = pha_client(ports["ignore"], pki, certs["good"], version="1.2")
     assert "HTTP/1.1 403 Forbidden" in out, out
+
+
+def test_client_key_in_a_token(server, pki, certs):
+    """A smart-card-like client: its key lives in a SoftHSM2 token and
+    gnutls-cli uses it through its pkcs11: URL."""
+    from harness.softhsm import SoftHsm
+    hsm = SoftHsm()
+    try:
+        hsm.token("card", "24242424")
+        url, pub = hsm.generate("card", "24242424", "me")
+        cert = pki.root / "card-client.crt"
+        tmpl = pki.root / "card-client.tmpl"
+        tmpl.write_text("cn = card holder\ntls_www_client\nsigning_key\nexpiration_days = 30\nserial = 777\n")
+        from harness.pki import run
+        run(["certtool", "--generate-certificate", "--load-pubkey", pub, "--load-ca-privkey", pki.ca_key,
+             "--load-ca-certificate", pki.ca_cert, "--template", tmpl, "--outfile", cert])
+        h, ports = server
+        env = dict(os.environ, GNUTLS_PIN="24242424", **hsm.env)
+        r = subprocess.run(["gnutls-cli", "--port", str(ports["require"]), "--x509cafile", str(pki.ca_cert),
+                            "--x509certfile", str(cert), "--x509keyfile", url + ";type=private",
+                            "--sni-hostname", "localhost", "--verify-hostname", "localhost", "127.0.0.1"],
+                           input="GET /cgi-bin/env.cgi HTTP/1.0\r\nHost: localhost\r\n\r\n",
+                           capture_output=True, text=True, timeout=30, env=env)
+        out = r.stdout + r.stderr
+        assert "SSL_CLIENT_VERIFY=SUCCESS" in out, out
+        assert "SSL_CLIENT_S_DN=CN=card holder" in out, out
+    finally:
+        hsm.remove()

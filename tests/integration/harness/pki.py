@@ -88,6 +88,18 @@ class Pki:
              "--load-ca-certificate", ca_cert, "--template", tmpl, "--outfile", cert])
         return cert, key
 
+    def crl(self, name, revoked_certs):
+        """A CRL from the test CA revoking the given certificate files."""
+        crl = self.root / f"{name}.crl"
+        tmpl = self.root / f"{name}-crl.tmpl"
+        tmpl.write_text("crl_next_update = 30\ncrl_number = 1\n")
+        pem = "".join(Path(c).read_text() for c in revoked_certs)
+        revoked = self.root / f"{name}-revoked.pem"
+        revoked.write_text(pem)
+        run(["certtool", "--generate-crl", "--load-ca-privkey", self.ca_key, "--load-ca-certificate", self.ca_cert,
+             "--load-certificate", revoked, "--template", tmpl, "--outfile", crl])
+        return crl
+
     def other_ca(self, name):
         key = self.root / f"{name}.key"
         run(["certtool", "--generate-privkey", "--key-type", "ecdsa", "--outfile", key])
