@@ -47,6 +47,27 @@ std::string explain(int rc)
     case GNUTLS_E_PKCS11_REQUESTED_OBJECT_NOT_AVAILBLE:
         return "no token or private key matches the URL (check token=, object=, id= and the loaded "
                "GnuTLSPKCS11Module): " + gnutls_error_text(rc);
+    // GnuTLS folds CKR_* codes into families; name the family.
+    case GNUTLS_E_PKCS11_DEVICE_ERROR:
+        return "the device failed (CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY or CKR_DEVICE_REMOVED): " +
+               gnutls_error_text(rc);
+    case GNUTLS_E_PKCS11_TOKEN_ERROR:
+        return "no usable token (CKR_TOKEN_NOT_PRESENT or CKR_TOKEN_NOT_RECOGNIZED): " + gnutls_error_text(rc);
+    case GNUTLS_E_PKCS11_SLOT_ERROR:
+        return "the slot is gone (CKR_SLOT_ID_INVALID): " + gnutls_error_text(rc);
+    case GNUTLS_E_PKCS11_SESSION_ERROR:
+        return "the session failed (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED or CKR_SESSION_COUNT): " +
+               gnutls_error_text(rc);
+    case GNUTLS_E_PKCS11_KEY_ERROR:
+        return "the token refused the key (CKR_KEY_HANDLE_INVALID, CKR_KEY_TYPE_INCONSISTENT or "
+               "CKR_KEY_FUNCTION_NOT_PERMITTED): " + gnutls_error_text(rc);
+    case GNUTLS_E_PKCS11_USER_ERROR:
+        return "not logged in (CKR_USER_NOT_LOGGED_IN or CKR_USER_TYPE_INVALID): " + gnutls_error_text(rc);
+    case GNUTLS_E_PKCS11_ATTRIBUTE_ERROR:
+        return "unexpected object attributes (CKR_ATTRIBUTE_TYPE_INVALID or CKR_ATTRIBUTE_VALUE_INVALID): " +
+               gnutls_error_text(rc);
+    case GNUTLS_E_PKCS11_LOAD_ERROR:
+        return "the PKCS#11 module could not be loaded (CKR_GENERAL_ERROR): " + gnutls_error_text(rc);
     default:
         return gnutls_error_text(rc);
     }
