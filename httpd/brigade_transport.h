@@ -20,6 +20,8 @@ public:
         input_ = input;
         output_ = output;
     }
+    // Only a server listens for plain HTTP on its TLS port.
+    void ignore_plain_http() { first_read_ = false; }
     // How reads below the TLS layer block, set by the input filter per call.
     void set_block(apr_read_type_e block) { block_ = block; }
 

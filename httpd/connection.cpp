@@ -57,6 +57,13 @@ void ConnState::report_signer_recovery()
                       server_label(tls_server).c_str(), vhost.credentials->signer().describe().c_str());
 }
 
+ConnState::ConnState(conn_rec* conn, const ProxyTls& proxy)
+    : c(conn), tls_server(conn->base_server), transport(conn),
+      tls(transport, TlsConnection::ClientSide{proxy.priority.get(), proxy.credentials->get()})
+{
+    transport.ignore_plain_http();
+}
+
 HelloDecision ConnState::on_client_hello(const ClientHello& hello)
 {
     HelloDecision d;
@@ -106,6 +113,12 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
     case Phase::handshake: break;
     }
     transport.set_block(block);
+    if (tls.is_client() && !client_name_set) {
+        // mod_proxy names the back end after setting up the connection.
+        client_name_set = true;
+        if (const char* host = apr_table_get(c->notes, "proxy-request-hostname"))
+            tls.expect_server_name(host);
+    }
     for (int retries = 0;;) {
         int rc = tls.handshake();
         if (rc == 0) {
@@ -172,6 +185,9 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
         }
         phase = Phase::failed;
         c->keepalive = AP_CONN_CLOSE;
+        // mod_proxy answers 502 for an aborted back end (400 otherwise).
+        if (tls.is_client())
+            c->aborted = 1;
         return APR_ECONNABORTED;
     }
 }
@@ -245,10 +261,48 @@ int check_client_access(request_rec* r)
     return HTTP_FORBIDDEN;
 }
 
+namespace {
+
+// Set by ssl_bind_outgoing on mod_proxy's back-end connections that are
+// ours; kept as pool userdata so conn_config only ever holds a ConnState.
+constexpr const char* proxy_binding_key = "mod_gnutls:proxy-binding";
+
+int start_backend_tls(conn_rec* c)
+{
+    void* data = nullptr;
+    apr_pool_userdata_get(&data, proxy_binding_key, c->pool);
+    auto* proxy = static_cast<const ProxyTls*>(data);
+    if (!proxy || conn_state(c))
+        return DECLINED;
+    try {
+        ConnState* st = pool_owned(c->pool, new ConnState(c, *proxy));
+        ap_set_module_config(c->conn_config, &gnutls_module, st);
+        ap_filter_t* in = ap_add_input_filter_handle(input_filter_handle, st, nullptr, c);
+        ap_filter_t* out = ap_add_output_filter_handle(output_filter_handle, st, nullptr, c);
+        st->transport.attach(in, out);
+    } catch (const std::exception& e) {
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: cannot set up TLS towards the back end: %s",
+                      e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+} // namespace
+
+int bind_outgoing(conn_rec* c, ap_conf_vector_t*, int enable_ssl)
+{
+    const ServerConfig* sc = server_config(c->base_server);
+    if (!enable_ssl || !sc->proxy)
+        return DECLINED;
+    apr_pool_userdata_setn(sc->proxy.get(), proxy_binding_key, nullptr, c->pool);
+    return OK;
+}
+
 int pre_connection(conn_rec* c, void*)
 {
     if (c->outgoing)
-        return DECLINED; // proxy connections to back ends: not handled yet
+        return start_backend_tls(c);
     if (c->master)
         return DECLINED; // an HTTP/2 stream: its main connection carries the TLS
     const ServerConfig* sc = server_config(c->base_server);

@@ -21,6 +21,8 @@ enum class Phase {
 
 struct ConnState {
     ConnState(conn_rec* conn, const VhostTls& tls);
+    // A back-end connection of mod_proxy.
+    ConnState(conn_rec* conn, const ProxyTls& proxy);
 
     conn_rec* c;
     server_rec* tls_server; // the server whose certificate was sent (SNI)
@@ -28,6 +30,7 @@ struct ConnState {
     TlsConnection tls;
     std::optional<ConnSessionStore> session_store; // when GnuTLSCache is set
     Phase phase = Phase::handshake;
+    bool client_name_set = false; // back-end connections: name read from mod_proxy's notes
 
     // Plaintext decrypted but not yet handed up (speculative reads, lines).
     std::vector<char> plain;
@@ -48,6 +51,8 @@ private:
 
 ConnState* conn_state(const conn_rec* c);
 int pre_connection(conn_rec* c, void* csd);
+// mod_proxy asks for TLS on a back-end connection (GnuTLSProxyEngine on).
+int bind_outgoing(conn_rec* c, ap_conf_vector_t* dir_conf, int enable_ssl);
 int process_connection(conn_rec* c);
 // 421 Misdirected Request when Host names a virtual host whose TLS settings
 // differ from those the handshake used (SNI chose another one).

@@ -213,6 +213,31 @@ const char* set_client_purpose(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* set_proxy_engine(cmd_parms* cmd, void*, const char* arg)
+{
+    return set_flag(cmd, arg, config_of(cmd)->proxy_enabled);
+}
+
+// The GnuTLSProxy* file directives: each sets one member, relative to ServerRoot.
+template <std::optional<std::string> ServerConfig::*Member>
+const char* set_proxy_path(cmd_parms* cmd, void*, const char* arg)
+{
+    config_of(cmd)->*Member = Member == &ServerConfig::proxy_key_file ? key_or_file_reference(cmd, arg)
+                                                                      : server_root_path(cmd, arg);
+    return nullptr;
+}
+
+const char* set_proxy_priorities(cmd_parms* cmd, void*, const char* arg)
+{
+    try {
+        compile_priorities(arg);
+    } catch (const Error& e) {
+        return fail(cmd, e.what());
+    }
+    config_of(cmd)->proxy_priorities = arg;
+    return nullptr;
+}
+
 const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
 {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
@@ -263,6 +288,18 @@ const command_rec directives[] = {
                   "SRP password file (srptool --passwd)"),
     AP_INIT_TAKE1("GnuTLSSRPPasswdConfFile", set_srp_conf_file, nullptr, RSRC_CONF,
                   "SRP parameters file (srptool --create-conf)"),
+    AP_INIT_TAKE1("GnuTLSProxyEngine", set_proxy_engine, nullptr, RSRC_CONF,
+                  "TLS towards https:// back ends of mod_proxy: On or Off"),
+    AP_INIT_TAKE1("GnuTLSProxyCAFile", set_proxy_path<&ServerConfig::proxy_ca_file>, nullptr, RSRC_CONF,
+                  "PEM CAs that back-end certificates must chain to"),
+    AP_INIT_TAKE1("GnuTLSProxyCRLFile", set_proxy_path<&ServerConfig::proxy_crl_file>, nullptr, RSRC_CONF,
+                  "PEM CRLs for back-end certificates"),
+    AP_INIT_TAKE1("GnuTLSProxyCertificateFile", set_proxy_path<&ServerConfig::proxy_cert_file>, nullptr,
+                  RSRC_CONF, "PEM client certificate chain towards back ends"),
+    AP_INIT_TAKE1("GnuTLSProxyKeyFile", set_proxy_path<&ServerConfig::proxy_key_file>, nullptr, RSRC_CONF,
+                  "Private key of the proxy client certificate: a file, a pkcs11: URL or a TPM key"),
+    AP_INIT_TAKE1("GnuTLSProxyPriorities", set_proxy_priorities, nullptr, RSRC_CONF,
+                  "GnuTLS priority string for back-end connections"),
     AP_INIT_TAKE1("GnuTLSPKCS11Module", add_pkcs11_module, nullptr, RSRC_CONF,
                   "PKCS#11 module to load instead of p11-kit's configured ones; may repeat"),
     AP_INIT_TAKE1("GnuTLSP11Module", add_pkcs11_module, nullptr, RSRC_CONF, "Same as GnuTLSPKCS11Module"),

@@ -47,6 +47,12 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->client_purpose = pick(add->client_purpose, base->client_purpose);
     merged->srp_passwd_file = pick(add->srp_passwd_file, base->srp_passwd_file);
     merged->srp_conf_file = pick(add->srp_conf_file, base->srp_conf_file);
+    merged->proxy_enabled = pick(add->proxy_enabled, base->proxy_enabled);
+    merged->proxy_ca_file = pick(add->proxy_ca_file, base->proxy_ca_file);
+    merged->proxy_crl_file = pick(add->proxy_crl_file, base->proxy_crl_file);
+    merged->proxy_cert_file = pick(add->proxy_cert_file, base->proxy_cert_file);
+    merged->proxy_key_file = pick(add->proxy_key_file, base->proxy_key_file);
+    merged->proxy_priorities = pick(add->proxy_priorities, base->proxy_priorities);
     // A PIN and a PIN source are one setting: the vhost's wins as a pair.
     if (add->pin || add->pin_source) {
         merged->pin = add->pin;

@@ -4,6 +4,7 @@
 
 #include "httpd/apache.h"
 #include "keystore/secret.h"
+#include "src/client_credentials.h"
 #include "src/priorities.h"
 #include "src/tls_connection.h"
 
@@ -29,6 +30,12 @@ struct VhostTls {
     std::atomic<bool> signer_failing{false};
 };
 
+// What this server uses as a TLS client towards back ends.
+struct ProxyTls {
+    std::unique_ptr<ClientCredentials> credentials;
+    Priority priority;
+};
+
 struct ServerConfig {
     std::optional<bool> enabled;
     std::optional<std::string> cert_file;
@@ -47,12 +54,16 @@ struct ServerConfig {
     std::optional<std::string> client_purpose;
     std::optional<std::string> srp_passwd_file;
     std::optional<std::string> srp_conf_file;
+    // The TLS reverse proxy (GnuTLSProxy*).
+    std::optional<bool> proxy_enabled;
+    std::optional<std::string> proxy_ca_file, proxy_crl_file, proxy_cert_file, proxy_key_file, proxy_priorities;
 
     // Server config only (the main server's record holds them).
     std::vector<std::string> pkcs11_modules;
     std::unique_ptr<TicketKey> ticket_key; // made by check_config if any server uses tickets
 
-    std::unique_ptr<VhostTls> tls; // built by check_config, never merged
+    std::unique_ptr<VhostTls> tls;     // built by check_config, never merged
+    std::unique_ptr<ProxyTls> proxy;   // likewise, with GnuTLSProxyEngine on
 
     bool is_enabled() const { return enabled.value_or(false); }
 };

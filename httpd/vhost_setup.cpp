@@ -133,6 +133,52 @@ std::unique_ptr<SrpCredentials> build_srp(const ServerConfig& sc)
     }
 }
 
+std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
+{
+    std::optional<CertificateChain> chain;
+    std::shared_ptr<Signer> signer;
+    if (sc.proxy_cert_file || sc.proxy_key_file) {
+        if (!sc.proxy_cert_file)
+            throw SetupError{"GnuTLSProxyCertificateFile", "GnuTLSProxyKeyFile is set but no certificate is"};
+        if (!sc.proxy_key_file)
+            throw SetupError{"GnuTLSProxyKeyFile", "GnuTLSProxyCertificateFile is set but no key is"};
+        try {
+            chain = CertificateChain::from_file(*sc.proxy_cert_file);
+        } catch (const Error& e) {
+            throw SetupError{"GnuTLSProxyCertificateFile", e.what()};
+        }
+        KeyOptions options;
+        options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
+        options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
+        try {
+            signer = key_registry().open(*sc.proxy_key_file, options);
+        } catch (const Error& e) {
+            throw SetupError{"GnuTLSProxyKeyFile", e.what()};
+        }
+    }
+    auto proxy = std::make_unique<ProxyTls>();
+    try {
+        proxy->credentials = std::make_unique<ClientCredentials>(sc.proxy_ca_file.value_or(""),
+                                                                 sc.proxy_crl_file.value_or(""), std::move(chain),
+                                                                 signer);
+    } catch (const KeyMismatchError& e) {
+        throw SetupError{"GnuTLSProxyKeyFile", "the private key " + signer->describe() +
+                                                   " does not match the certificate in " + *sc.proxy_cert_file +
+                                                   " (subject " + e.certificate_subject() + ")"};
+    } catch (const Error& e) {
+        throw SetupError{sc.proxy_crl_file && std::string(e.what()).find("CRL") != std::string::npos
+                             ? "GnuTLSProxyCRLFile"
+                             : "GnuTLSProxyCAFile",
+                         e.what()};
+    }
+    try {
+        proxy->priority = compile_priorities(sc.proxy_priorities.value_or(sc.priorities.value_or(default_priorities)));
+    } catch (const Error& e) {
+        throw SetupError{"GnuTLSProxyPriorities", e.what()};
+    }
+    return proxy;
+}
+
 std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const TicketKey* ticket_key)
 {
     auto tls = std::make_unique<VhostTls>();
@@ -199,10 +245,14 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     for (server_rec* s = base; s; s = s->next) {
         ServerConfig* sc = server_config(s);
         sc->tls.reset();
-        if (!sc->is_enabled())
+        sc->proxy.reset();
+        if (!sc->is_enabled() && !sc->proxy_enabled.value_or(false))
             continue;
         try {
-            sc->tls = build(s, *sc, server_config(base)->ticket_key.get());
+            if (sc->proxy_enabled.value_or(false))
+                sc->proxy = build_proxy(*sc);
+            if (sc->is_enabled())
+                sc->tls = build(s, *sc, server_config(base)->ticket_key.get());
         } catch (const SetupError& e) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: %s: %s: %s", server_label(s).c_str(),
                          e.directive.c_str(), e.message.c_str());

@@ -6,15 +6,17 @@ namespace mgs {
 
 namespace {
 
-Session new_server_session()
+Session new_session(unsigned flags)
 {
     gnutls_session_t s = nullptr;
-    // POST_HANDSHAKE_AUTH: a directory may ask a TLS 1.3 client for its
-    // certificate after the handshake.
-    if (int rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL | GNUTLS_POST_HANDSHAKE_AUTH); rc < 0)
+    if (int rc = gnutls_init(&s, flags | GNUTLS_NO_SIGNAL); rc < 0)
         throw_gnutls("gnutls_init", rc);
     return Session(s);
 }
+
+// POST_HANDSHAKE_AUTH: a directory may ask a TLS 1.3 client for its
+// certificate after the handshake.
+Session new_server_session() { return new_session(GNUTLS_SERVER | GNUTLS_POST_HANDSHAKE_AUTH); }
 
 void apply(gnutls_session_t s, const TlsSettings& settings)
 {
@@ -56,6 +58,32 @@ TlsConnection::TlsConnection(Transport& transport, const TlsSettings& initial, H
     gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE, client_hello_hook);
 }
 
+TlsConnection::TlsConnection(Transport& transport, const ClientSide& client)
+    : transport_(transport), settings_(nullptr), session_(new_session(GNUTLS_CLIENT))
+{
+    gnutls_session_t s = session_.get();
+    if (int rc = gnutls_priority_set(s, client.priority); rc < 0)
+        throw_gnutls("gnutls_priority_set", rc);
+    if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, client.credentials); rc < 0)
+        throw_gnutls("gnutls_credentials_set", rc);
+    gnutls_session_set_verify_cert(s, nullptr, 0); // the chain at least; the name once known
+    gnutls_transport_set_ptr(s, this);
+    gnutls_transport_set_pull_function(s, pull_cb);
+    gnutls_transport_set_push_function(s, push_cb);
+    gnutls_transport_set_pull_timeout_function(s, pull_timeout_cb);
+    gnutls_handshake_set_timeout(s, 0);
+    gnutls_session_set_ptr(s, this);
+}
+
+void TlsConnection::expect_server_name(const std::string& name)
+{
+    verify_name_ = name; // GnuTLS keeps the pointer, not a copy
+    // SNI is for names only, but the certificate check works for addresses too.
+    if (verify_name_.find_first_not_of("0123456789.:[]") != std::string::npos)
+        gnutls_server_name_set(session_.get(), GNUTLS_NAME_DNS, verify_name_.data(), verify_name_.size());
+    gnutls_session_set_verify_cert(session_.get(), verify_name_.c_str(), 0);
+}
+
 int TlsConnection::handshake()
 {
     int rc = gnutls_handshake(session_.get());
@@ -79,6 +107,14 @@ int TlsConnection::close_notify() { return gnutls_bye(session_.get(), GNUTLS_SHU
 std::string TlsConnection::describe_failure(int code) const
 {
     std::string text = gnutls_error_text(code);
+    if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+        gnutls_datum_t why{};
+        if (gnutls_certificate_verification_status_print(gnutls_session_get_verify_cert_status(session_.get()),
+                                                         GNUTLS_CRT_X509, &why, 0) == 0) {
+            text += std::string(": ") + reinterpret_cast<const char*>(why.data);
+            gnutls_free(why.data);
+        }
+    }
     if (code == GNUTLS_E_FATAL_ALERT_RECEIVED || code == GNUTLS_E_WARNING_ALERT_RECEIVED) {
         if (const char* alert = gnutls_alert_get_name(gnutls_alert_get(session_.get())))
             text += std::string(": the client sent alert '") + alert + "'";
@@ -99,7 +135,7 @@ std::string TlsConnection::server_name() const
 int TlsConnection::verify_client_cb(gnutls_session_t session)
 {
     auto* self = static_cast<TlsConnection*>(gnutls_session_get_ptr(session));
-    if (!self)
+    if (!self || self->is_client())
         return 0;
     try {
         const ClientAuthPolicy& policy = self->settings_->client_auth;

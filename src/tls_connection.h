@@ -47,10 +47,23 @@ using HelloHandler = std::function<HelloDecision(const ClientHello&)>;
 class TlsConnection {
 public:
     TlsConnection(Transport& transport, const TlsSettings& initial, HelloHandler on_hello = {});
+
+    // The client side, towards a back end: verifies the server's certificate
+    // against the credentials' CAs and `server_name` (also sent as SNI).
+    struct ClientSide {
+        gnutls_priority_t priority;
+        gnutls_certificate_credentials_t credentials;
+    };
+    TlsConnection(Transport& transport, const ClientSide& client);
+    // Client side, before the handshake: the back end's name, sent as SNI
+    // (unless it is an address) and required in its certificate.
+    void expect_server_name(const std::string& name);
+    bool is_client() const { return settings_ == nullptr; }
     TlsConnection(const TlsConnection&) = delete;
     TlsConnection& operator=(const TlsConnection&) = delete;
 
     gnutls_session_t session() const { return session_.get(); }
+    // Server side only.
     const TlsSettings& settings() const { return *settings_; }
 
     // GnuTLS return codes throughout: 0 / byte counts, or GNUTLS_E_*.
@@ -91,6 +104,7 @@ private:
     Session session_;
     bool established_ = false;
     ClientCertResult client_cert_;
+    std::string verify_name_;
 };
 
 } // namespace mgs

@@ -181,7 +181,7 @@ std::optional<std::string> lookup(const TlsConnection& conn, std::string_view na
     }
     if (name == "SSL_CLIENT_VERIFY")
         return std::string(client_verify_name(conn.client_certificate().status));
-    if (name.starts_with("SSL_SERVER_") && conn.settings().credentials)
+    if (name.starts_with("SSL_SERVER_") && !conn.is_client() && conn.settings().credentials)
         return cert_variable(conn.settings().credentials->chain().leaf(), name.substr(11), o);
     if (name.starts_with("SSL_CLIENT_")) {
         if (!peer)
@@ -222,7 +222,7 @@ std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnecti
     for (auto n : names)
         if (auto v = lookup(conn, n, o, peer.get()))
             out.emplace_back(n, *v);
-    if (conn.established() && conn.settings().credentials) {
+    if (conn.established() && !conn.is_client() && conn.settings().credentials) {
         auto sans = subject_alt_names(conn.settings().credentials->chain().leaf());
         for (std::size_t i = 0; i < sans.size(); ++i)
             out.emplace_back("SSL_SERVER_S_AN" + std::to_string(i), sans[i]);
