@@ -6,6 +6,9 @@
 #include "httpd/errors.h"
 #include "httpd/server_config.h"
 #include "httpd/session_cache.h"
+
+#include <ap_provider.h>
+#include <ap_socache.h>
 #include "keystore/secret_source.h"
 
 #include <string>
@@ -238,6 +241,49 @@ const char* set_proxy_priorities(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* set_ocsp_stapling(cmd_parms* cmd, void*, const char* arg)
+{
+    return set_flag(cmd, arg, config_of(cmd)->ocsp_stapling);
+}
+
+const char* add_ocsp_response_file(cmd_parms* cmd, void*, const char* arg)
+{
+    auto& files = config_of(cmd)->ocsp_response_files;
+    if (!files)
+        files.emplace();
+    files->push_back(*arg ? server_root_path(cmd, arg) : std::string());
+    return nullptr;
+}
+
+// Settings of OCSP fetching (responder requests, refresh timing, cache):
+// checked for syntax; responses are only stapled from files so far.
+const char* set_ocsp_seconds(cmd_parms* cmd, void*, const char* arg)
+{
+    std::string a(arg);
+    if (a.empty() || a.size() > 9 || a.find_first_not_of("0123456789") != std::string::npos)
+        return fail(cmd, std::string("must be a number of seconds, not '") + arg + "'");
+    config_of(cmd)->ocsp_fetch_settings = true;
+    return nullptr;
+}
+
+const char* set_ocsp_flag(cmd_parms* cmd, void*, const char* arg)
+{
+    std::optional<bool> ignored;
+    config_of(cmd)->ocsp_fetch_settings = true;
+    return set_flag(cmd, arg, ignored);
+}
+
+const char* set_ocsp_cache(cmd_parms* cmd, void*, const char* arg)
+{
+    if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
+        return err;
+    std::string name = std::string(arg).substr(0, std::string(arg).find(':'));
+    if (name != "none" && !ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name.c_str(), AP_SOCACHE_PROVIDER_VERSION))
+        return fail(cmd, "no socache provider '" + name + "'; load mod_socache_" + name);
+    config_of(cmd)->ocsp_fetch_settings = true;
+    return nullptr;
+}
+
 const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
 {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
@@ -288,6 +334,16 @@ const command_rec directives[] = {
                   "SRP password file (srptool --passwd)"),
     AP_INIT_TAKE1("GnuTLSSRPPasswdConfFile", set_srp_conf_file, nullptr, RSRC_CONF,
                   "SRP parameters file (srptool --create-conf)"),
+    AP_INIT_TAKE1("GnuTLSOCSPStapling", set_ocsp_stapling, nullptr, RSRC_CONF, "Staple OCSP responses: On or Off"),
+    AP_INIT_ITERATE("GnuTLSOCSPResponseFile", add_ocsp_response_file, nullptr, RSRC_CONF,
+                    "DER OCSP responses to staple, for the server certificate first, then its issuers"),
+    AP_INIT_TAKE1("GnuTLSOCSPCache", set_ocsp_cache, nullptr, RSRC_CONF, "OCSP response cache (socache)"),
+    AP_INIT_TAKE1("GnuTLSOCSPAutoRefresh", set_ocsp_flag, nullptr, RSRC_CONF, "Refresh OCSP responses: On/Off"),
+    AP_INIT_TAKE1("GnuTLSOCSPCheckNonce", set_ocsp_flag, nullptr, RSRC_CONF, "Nonces in OCSP requests: On/Off"),
+    AP_INIT_TAKE1("GnuTLSOCSPCacheTimeout", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
+    AP_INIT_TAKE1("GnuTLSOCSPFailureTimeout", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
+    AP_INIT_TAKE1("GnuTLSOCSPFuzzTime", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
+    AP_INIT_TAKE1("GnuTLSOCSPSocketTimeout", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
     AP_INIT_TAKE1("GnuTLSProxyEngine", set_proxy_engine, nullptr, RSRC_CONF,
                   "TLS towards https:// back ends of mod_proxy: On or Off"),
     AP_INIT_TAKE1("GnuTLSProxyCAFile", set_proxy_path<&ServerConfig::proxy_ca_file>, nullptr, RSRC_CONF,

@@ -48,6 +48,9 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->srp_passwd_file = pick(add->srp_passwd_file, base->srp_passwd_file);
     merged->srp_conf_file = pick(add->srp_conf_file, base->srp_conf_file);
     merged->proxy_enabled = pick(add->proxy_enabled, base->proxy_enabled);
+    merged->ocsp_stapling = pick(add->ocsp_stapling, base->ocsp_stapling);
+    merged->ocsp_response_files = pick(add->ocsp_response_files, base->ocsp_response_files);
+    merged->ocsp_fetch_settings = add->ocsp_fetch_settings || base->ocsp_fetch_settings;
     merged->proxy_ca_file = pick(add->proxy_ca_file, base->proxy_ca_file);
     merged->proxy_crl_file = pick(add->proxy_crl_file, base->proxy_crl_file);
     merged->proxy_cert_file = pick(add->proxy_cert_file, base->proxy_cert_file);

@@ -54,6 +54,10 @@ struct ServerConfig {
     std::optional<std::string> client_purpose;
     std::optional<std::string> srp_passwd_file;
     std::optional<std::string> srp_conf_file;
+    // OCSP stapling: responses from files (fetching is not implemented).
+    std::optional<bool> ocsp_stapling;
+    std::optional<std::vector<std::string>> ocsp_response_files; // "" = fetch
+    bool ocsp_fetch_settings = false; // a GnuTLSOCSP* setting only fetching would use
     // The TLS reverse proxy (GnuTLSProxy*).
     std::optional<bool> proxy_enabled;
     std::optional<std::string> proxy_ca_file, proxy_crl_file, proxy_cert_file, proxy_key_file, proxy_priorities;

@@ -179,6 +179,37 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
     return proxy;
 }
 
+// GnuTLSOCSPResponseFile: staple what the files hold. Fetching responses
+// from the responder is not implemented: say so rather than pretend.
+void staple_from_files(server_rec* s, const ServerConfig& sc, ServerCredentials& credentials)
+{
+    if (!sc.ocsp_stapling.value_or(true))
+        return;
+    bool fetch_wanted = sc.ocsp_fetch_settings;
+    if (sc.ocsp_response_files) {
+        for (const auto& file : *sc.ocsp_response_files) {
+            if (file.empty()) {
+                fetch_wanted = true;
+                continue;
+            }
+            try {
+                credentials.staple_ocsp_response(read_file(file), file);
+            } catch (const Error& e) {
+                throw SetupError{"GnuTLSOCSPResponseFile", e.what()};
+            }
+        }
+    } else if (sc.ocsp_stapling.value_or(false)) {
+        throw SetupError{"GnuTLSOCSPStapling",
+                         "stapling is on but no GnuTLSOCSPResponseFile is set (fetching responses from the OCSP "
+                         "responder is not implemented yet)"};
+    }
+    if (fetch_wanted)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "mod_gnutls: %s: OCSP responses are stapled only from GnuTLSOCSPResponseFile; fetching them "
+                     "from the responder (and its cache and timing settings) is not implemented yet",
+                     server_label(s).c_str());
+}
+
 std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const TicketKey* ticket_key)
 {
     auto tls = std::make_unique<VhostTls>();
@@ -188,6 +219,9 @@ std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const Tic
     else if (!tls->srp)
         throw SetupError{"GnuTLSCertificateFile",
                          "GnuTLSEnable is on but no certificate (or SRP password file) is configured"};
+
+    if (tls->credentials)
+        staple_from_files(s, sc, *tls->credentials);
 
     std::string priorities = sc.priorities.value_or(default_priorities);
     if (tls->srp && priorities.find("SRP") == std::string::npos)

@@ -56,6 +56,13 @@ void ServerCredentials::trust_client_cas(const std::string& pem_file)
         throw_gnutls("cannot read CRLs from " + pem_file, crls);
 }
 
+void ServerCredentials::staple_ocsp_response(std::span<const std::uint8_t> der, const std::string& source)
+{
+    gnutls_datum_t d{const_cast<unsigned char*>(der.data()), static_cast<unsigned>(der.size())};
+    if (int rc = gnutls_certificate_set_ocsp_status_request_mem(creds_.get(), &d, 0, GNUTLS_X509_FMT_DER); rc < 0)
+        throw_gnutls(source + " is not an OCSP response for a certificate of this chain", rc);
+}
+
 void ServerCredentials::use_dh_params(std::span<const std::uint8_t> pkcs3_pem, const std::string& source)
 {
     gnutls_dh_params_t params = nullptr;

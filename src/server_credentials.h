@@ -36,6 +36,9 @@ public:
     // CAs (PEM file) that client certificates must chain to, and any CRLs
     // in the same file; throws mgs::Error naming the file when it holds no CA.
     void trust_client_cas(const std::string& pem_file);
+    // A DER OCSP response to staple (GnuTLS matches it to the certificate
+    // in the chain it is about). Throws mgs::Error naming `source`.
+    void staple_ocsp_response(std::span<const std::uint8_t> der, const std::string& source);
     const CertificateChain& chain() const { return chain_; }
     const Signer& signer() const { return *signer_; }
 
