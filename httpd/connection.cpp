@@ -305,6 +305,9 @@ int pre_connection(conn_rec* c, void*)
         return start_backend_tls(c);
     if (c->master)
         return DECLINED; // an HTTP/2 stream: its main connection carries the TLS
+    void* disabled = nullptr;
+    if (apr_pool_userdata_get(&disabled, engine_disabled_key, c->pool) == APR_SUCCESS && disabled)
+        return DECLINED; // ssl_engine_disable()
     const ServerConfig* sc = server_config(c->base_server);
     if (!sc->tls)
         return DECLINED;

@@ -53,6 +53,8 @@ ConnState* conn_state(const conn_rec* c);
 int pre_connection(conn_rec* c, void* csd);
 // mod_proxy asks for TLS on a back-end connection (GnuTLSProxyEngine on).
 int bind_outgoing(conn_rec* c, ap_conf_vector_t* dir_conf, int enable_ssl);
+// Pool userdata key marking a connection on which TLS was switched off.
+inline constexpr const char* engine_disabled_key = "mod_gnutls:engine-disabled";
 int process_connection(conn_rec* c);
 // 421 Misdirected Request when Host names a virtual host whose TLS settings
 // differ from those the handshake used (SNI chose another one).
