@@ -5,6 +5,7 @@
 #include "keystore/gnutls_handles.h"
 #include "keystore/signer.h"
 
+#include <ostream>
 #include <string>
 
 namespace mgs::test {
@@ -16,6 +17,8 @@ struct KeyType {
 };
 
 const std::vector<KeyType>& all_key_types();
+// GoogleTest prints parameters with this instead of their bytes.
+inline void PrintTo(const KeyType& k, std::ostream* os) { *os << k.name; }
 
 struct TestIdentity {
     X509PrivKey key;

@@ -52,6 +52,11 @@ struct Case {
     bool callbacks;
 };
 
+void PrintTo(const Case& c, std::ostream* os)
+{
+    *os << c.key.name << " " << c.version << (c.callbacks ? " callbacks" : " native");
+}
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info)
 {
     std::string v = info.param.version;
