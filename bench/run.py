@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integ
 from harness.httpd import MODULES, Httpd  # noqa: E402
 from harness.pki import Pki  # noqa: E402
 from harness.ports import free_ports  # noqa: E402
+from harness.softhsm import SOFTHSM, SoftHsm  # noqa: E402
 
 
 def tls_site(kind, port, chain, key, docroot):
@@ -48,10 +49,10 @@ def tls_site(kind, port, chain, key, docroot):
 
 
 class Server:
-    def __init__(self, kind, identities):
+    def __init__(self, kind, identities, env=None, preamble=""):
         self.kind = kind
         extra = ["http2", "socache_shmcb"] + (["ssl"] if kind == "ssl" else [])
-        self.h = Httpd(extra_modules=extra)
+        self.h = Httpd(extra_modules=extra, env=env)
         docroot = self.h.docroot("htdocs", body="x" * 1023 + "\n")
         with open(docroot / "big.bin", "wb") as f:
             f.write(os.urandom(16 * 1024 * 1024))
@@ -60,7 +61,7 @@ class Server:
         body = "\n".join(tls_site(kind, self.ports[name], *identities[name], docroot) for name in identities)
         cache = (f"GnuTLSCache shmcb:{self.h.root}/run/gcache(1024000)" if kind == "gnutls"
                  else f"SSLSessionCache shmcb:{self.h.root}/run/scache(1024000)")
-        conf_body = cache + "\n" + body
+        conf_body = preamble + "\n" + cache + "\n" + body
         self.h.write_config(conf_body, self.ports.values())
         if kind == "ssl":
             # Same module set for both; mod_gnutls is loaded but not enabled here.
@@ -129,12 +130,34 @@ def main():
             r["bulk MB/s, 16 MiB"] = bulk(srv.ports["p256"], 10)
         finally:
             srv.stop()
+    # Hardware keys cost little: the same ECDSA P-256 handshake with the key
+    # in a SoftHSM2 token, against our own file-key rate.
+    hsm = SoftHsm()
+    try:
+        hsm.token("bench", "12341234")
+        url, pub = hsm.generate("bench", "12341234", "web")
+        token_chain = pki.certify("bench-token", pubkey=pub)
+        srv = Server("gnutls", {"p256": (token_chain, f'"{url}"')}, env=hsm.env,
+                     preamble=f"GnuTLSPKCS11Module {SOFTHSM}\nGnuTLSPIN 12341234")
+        try:
+            token = {v: s_time(srv.ports["p256"], v, "new", args.seconds) for v in ("1_3", "1_2")}
+        finally:
+            srv.stop()
+    finally:
+        hsm.remove()
+
     width = max(len(k) for k in results["gnutls"])
     print(f"{'measure':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  {'ratio':>6}")
     for k in results["gnutls"]:
         g, s = results["gnutls"][k], results["ssl"][k]
         ratio = g / s if s else float("nan")
         print(f"{k:<{width}}  {g:11.1f}  {s:11.1f}  {ratio:6.2f}")
+    print()
+    print(f"{'SoftHSM2 key vs our file key':<{width}}  {'token':>11}  {'file':>11}  {'ratio':>6}")
+    for v in ("1_3", "1_2"):
+        k = f"full handshakes/s, p256, TLS{v.replace('_', '.')}"
+        f = results["gnutls"][k]
+        print(f"{k:<{width}}  {token[v]:11.1f}  {f:11.1f}  {token[v] / f if f else float('nan'):6.2f}")
 
 
 if __name__ == "__main__":
