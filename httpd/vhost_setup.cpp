@@ -210,6 +210,27 @@ void staple_from_files(server_rec* s, const ServerConfig& sc, ServerCredentials&
                      server_label(s).c_str());
 }
 
+// GnuTLS ignores a URL's module-path: load the modules URLs name, together
+// with those of GnuTLSPKCS11Module. (Naming any module this way replaces
+// p11-kit's configured modules, as GnuTLSPKCS11Module does.)
+std::vector<std::string> with_url_modules(server_rec* base, std::vector<std::string> modules)
+{
+    std::vector<std::string> named;
+    for (server_rec* s = base; s; s = s->next) {
+        const ServerConfig* sc = server_config(s);
+        for (const auto* ref : {&sc->key_file, &sc->cert_file, &sc->proxy_key_file})
+            if (*ref && pkcs11::is_pkcs11_url(**ref))
+                if (std::string path = pkcs11::url_attribute(**ref, "module-path"); !path.empty())
+                    named.push_back(path);
+    }
+    if (modules.empty() && named.empty())
+        return modules;
+    for (auto& p : named)
+        if (std::find(modules.begin(), modules.end(), p) == modules.end())
+            modules.push_back(p);
+    return modules;
+}
+
 std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const TicketKey* ticket_key)
 {
     auto tls = std::make_unique<VhostTls>();
@@ -262,7 +283,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     const ServerConfig* global = server_config(base);
     if (!global->pkcs11_modules.empty() || uses_pkcs11(base)) {
         try {
-            pkcs11::load_providers(global->pkcs11_modules);
+            pkcs11::load_providers(with_url_modules(base, global->pkcs11_modules));
         } catch (const Error& e) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: GnuTLSPKCS11Module: %s", e.what());
             return HTTP_INTERNAL_SERVER_ERROR;

@@ -1,6 +1,7 @@
 #include "pkcs11/token_signer.h"
 
 #include "keystore/error.h"
+#include "keystore/secret_source.h"
 #include "pkcs11/providers.h"
 #include "pkcs11/url.h"
 #include "src/certificate_chain.h"
@@ -273,7 +274,21 @@ bool Pkcs11KeyBackend::claims(std::string_view reference) const { return is_pkcs
 
 std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const KeyOptions& options) const
 {
-    return std::make_shared<TokenSigner>(std::string(reference), options.pin);
+    Secret pin = options.pin;
+    // RFC 7512 pin-source (GnuTLS itself ignores it): "file:PATH" or, as
+    // p11-kit spells a program, "|PROGRAM".
+    if (std::string source = url_attribute(reference, "pin-source"); !source.empty() && pin.empty()) {
+        if (source.starts_with("|"))
+            source = "exec:" + source.substr(1);
+        else if (source.starts_with("file://"))
+            source = "file:" + source.substr(7);
+        try {
+            pin = read_secret_source(source);
+        } catch (const Error& e) {
+            throw Error(redact_url(reference) + ": pin-source: " + e.what());
+        }
+    }
+    return std::make_shared<TokenSigner>(std::string(reference), std::move(pin));
 }
 
 } // namespace mgs::pkcs11

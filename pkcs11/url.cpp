@@ -28,4 +28,33 @@ std::string redact_url(std::string_view url)
     return out;
 }
 
+std::string url_attribute(std::string_view url, std::string_view name)
+{
+    for (char sep : {':', ';', '?', '&'}) {
+        std::string key = std::string(1, sep) + std::string(name) + "=";
+        auto pos = url.find(key);
+        if (pos == std::string_view::npos)
+            continue;
+        std::string_view raw = url.substr(pos + key.size());
+        raw = raw.substr(0, raw.find_first_of(";?&"));
+        auto hex = [](char ch) {
+            return ch >= '0' && ch <= '9'   ? ch - '0'
+                   : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                   : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                            : -1;
+        };
+        std::string out;
+        for (std::size_t i = 0; i < raw.size(); ++i) {
+            if (raw[i] == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
+                out += static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2]));
+                i += 2;
+            } else {
+                out += raw[i];
+            }
+        }
+        return out;
+    }
+    return {};
+}
+
 } // namespace mgs::pkcs11

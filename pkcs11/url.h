@@ -9,5 +9,8 @@ namespace mgs::pkcs11 {
 bool is_pkcs11_url(std::string_view reference);
 // The URL with pin-value and pin-source replaced by "***".
 std::string redact_url(std::string_view url);
+// The percent-decoded value of a path (";name=") or query ("?name=",
+// "&name=") attribute, or empty.
+std::string url_attribute(std::string_view url, std::string_view name);
 
 } // namespace mgs::pkcs11

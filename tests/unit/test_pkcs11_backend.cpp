@@ -144,6 +144,16 @@ TEST_F(SoftHsmToken, MissingObjectIsNamed)
     }
 }
 
+TEST(Pkcs11Url, ReadsAttributes)
+{
+    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a%20b;object=c", "token"), "a b");
+    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a;object=c?module-path=/x/y.so&pin-source=file:/p", "module-path"),
+              "/x/y.so");
+    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a?pin-source=file:/p", "pin-source"), "file:/p");
+    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a", "object"), "");
+    EXPECT_EQ(pkcs11::url_attribute("pkcs11:object=%zz", "object"), "%zz");
+}
+
 TEST(Pkcs11Url, RedactsPins)
 {
     EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a;object=b;pin-value=1234"), "pkcs11:token=a;object=b;pin-value=***");
