@@ -18,7 +18,8 @@ std::shared_ptr<Signer> KeyRegistry::open(std::string_view reference, const KeyO
 {
     const KeyBackend* backend = backend_for(reference);
     if (!backend)
-        throw Error("no key backend understands the key reference");
+        throw Error(std::string(reference.substr(0, reference.find(':') + 1)) +
+                    " key references are not supported by this build (TPM 2.0 handles: not yet)");
     return backend->open(reference, options);
 }
 

@@ -82,6 +82,21 @@ TEST(FileBackend, MissingFileNamesThePathAndTheReason)
     }
 }
 
+TEST(FileBackend, TpmKeysAreNamedNotMisread)
+{
+    std::string tss2 = "-----BEGIN TSS2 PRIVATE KEY-----\nMIIB\n-----END TSS2 PRIVATE KEY-----\n";
+    try {
+        load_key_bytes({reinterpret_cast<const std::uint8_t*>(tss2.data()), tss2.size()}, "tpm.pem", Secret());
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("is a TPM 2.0 key"), std::string::npos) << e.what();
+    }
+    FileKeyBackend backend;
+    EXPECT_FALSE(backend.claims("handle:0x81000001"));
+    EXPECT_FALSE(backend.claims("pkcs11:token=x"));
+    EXPECT_TRUE(backend.claims("/etc/ssl/private/key.pem"));
+}
+
 TEST(FileBackend, GarbageIsNotAKey)
 {
     Bytes junk{'h', 'e', 'l', 'l', 'o'};
