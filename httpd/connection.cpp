@@ -39,6 +39,11 @@ ConnState::ConnState(conn_rec* conn, const VhostTls& vhost)
 // ends, rather than once per handshake.
 void ConnState::report_signer_failure(const std::string& why)
 {
+    if (tls.is_client() || !server_config(tls_server)->tls) {
+        // The proxy's client key: per connection, the back end is named.
+        ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c, "mod_gnutls: TLS handshake failed: %s", why.c_str());
+        return;
+    }
     VhostTls& vhost = *server_config(tls_server)->tls;
     if (!vhost.signer_failing.exchange(true))
         ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c,
@@ -50,6 +55,8 @@ void ConnState::report_signer_failure(const std::string& why)
 
 void ConnState::report_signer_recovery()
 {
+    if (tls.is_client() || !server_config(tls_server)->tls)
+        return;
     VhostTls& vhost = *server_config(tls_server)->tls;
     if (vhost.credentials && vhost.signer_failing.load(std::memory_order_relaxed) &&
         vhost.signer_failing.exchange(false))

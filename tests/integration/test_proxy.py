@@ -65,3 +65,24 @@ def test_proxy_refuses_an_untrusted_backend(pki, backend):
         assert "handshake failed" in h.log() and "certificate" in h.log().lower(), h.log()
     finally:
         h.remove()
+
+
+def test_plain_http_frontend_proxies_to_tls_backend(pki, backend):
+    """GnuTLSProxyEngine without GnuTLSEnable: an http:// site whose back end
+    speaks TLS."""
+    h = Httpd(extra_modules=["proxy", "proxy_http"])
+    try:
+        port = free_ports(1)[0]
+        h.write_config(f"""<VirtualHost 127.0.0.1:{port}>
+  ServerName localhost
+  GnuTLSProxyEngine on
+  GnuTLSProxyCAFile {pki.ca_cert}
+  ProxyPass /back/ https://localhost:{backend[1]}/
+</VirtualHost>""", [port])
+        h.start()
+        r = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", f"http://127.0.0.1:{port}/back/"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.stdout.endswith("from the back end\n\n200"), r.stdout + h.log()
+        assert "Segmentation fault" not in h.log() and "exit signal" not in h.log()
+    finally:
+        h.remove()
