@@ -115,5 +115,5 @@ mod_gnutls is serving https://localhost:$port/ with its key in the SoftHSM2 toke
   Try it:    curl --cacert $demo/ca.pem https://localhost:$port/
              gnutls-cli --x509cafile $demo/ca.pem -p $port localhost
   Config:    $demo/httpd.conf      Log: $demo/logs/error.log
-  Stop it:   sudo bash $repo/ci/demo.sh stop
+  Stop it:   bash $repo/ci/demo.sh stop
 MSG
