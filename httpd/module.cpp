@@ -8,6 +8,7 @@
 #include "httpd/ssl_vars.h"
 #include "httpd/status_page.h"
 #include "httpd/vhost_setup.h"
+#include "pkcs11/providers.h"
 
 namespace mgs::httpd {
 namespace {
@@ -18,6 +19,15 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
     return OK;
 }
 
+// Runs after every module's post_config, just before Apache forks.
+int close_key_modules(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec*)
+{
+    pkcs11::close_providers_before_fork();
+    return OK;
+}
+
+void open_key_modules(apr_pool_t*, server_rec*) { pkcs11::open_providers_in_child(); }
+
 void register_hooks(apr_pool_t*)
 {
     ap_hook_pre_config(cache_pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
@@ -25,6 +35,8 @@ void register_hooks(apr_pool_t*)
     ap_hook_post_config(cache_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(cache_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_config(close_key_modules, nullptr, nullptr, APR_HOOK_REALLY_LAST);
+    ap_hook_child_init(open_key_modules, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_ssl_bind_outgoing(bind_outgoing, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);

@@ -288,6 +288,8 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: GnuTLSPKCS11Module: %s", e.what());
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+    } else {
+        pkcs11::unload_providers();
     }
     // One ticket master key per configuration load, shared by all children.
     server_config(base)->ticket_key.reset();

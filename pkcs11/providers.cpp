@@ -13,6 +13,7 @@ namespace mgs::pkcs11 {
 namespace {
 
 std::vector<std::string> configured_modules;
+bool configured = false; // load_providers() ran for this configuration
 std::atomic<unsigned> generation{0};
 std::atomic<std::int64_t> last_reload_ms{0};
 
@@ -53,15 +54,54 @@ void load_providers(const std::vector<std::string>& modules)
 {
     std::unique_lock lock(provider_lock());
     configured_modules = modules;
+    configured = true;
     init_locked(modules);
 }
 
-void reload_providers_after_failure()
+void unload_providers()
 {
+    std::unique_lock lock(provider_lock());
+    if (configured)
+        gnutls_pkcs11_deinit();
+    configured = false;
+    configured_modules.clear();
+    generation.fetch_add(1);
+}
+
+void close_providers_before_fork()
+{
+    std::unique_lock lock(provider_lock());
+    if (!configured)
+        return;
+    gnutls_pkcs11_deinit();
+    generation.fetch_add(1);
+}
+
+void open_providers_in_child()
+{
+    std::unique_lock lock(provider_lock());
+    if (!configured)
+        return;
+    try {
+        init_locked(configured_modules);
+    } catch (const Error&) {
+        // The parent loaded these modules a moment ago; if one fails now,
+        // signing reports the outage and retries like any other.
+    }
+}
+
+void reload_providers_after_failure(unsigned seen_generation)
+{
+    // One reload at a time; a thread that failed while another reloaded
+    // waits for it and then retries on the fresh modules.
+    static std::mutex reloading;
+    std::lock_guard one_at_a_time(reloading);
+    if (generation.load() != seen_generation)
+        return;
     std::int64_t now = now_ms();
-    std::int64_t last = last_reload_ms.load();
-    if (now - last < 1000 || !last_reload_ms.compare_exchange_strong(last, now))
-        return; // another thread reloads, or one did so a moment ago
+    if (now - last_reload_ms.load() < 1000)
+        return; // reloaded a moment ago: the device is still away
+    last_reload_ms = now;
     std::unique_lock lock(provider_lock());
     try {
         init_locked(configured_modules);

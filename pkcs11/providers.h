@@ -18,12 +18,23 @@ namespace mgs::pkcs11 {
 // again on every configuration reload: the previous set is unloaded first.
 void load_providers(const std::vector<std::string>& modules);
 
+// A configuration without PKCS#11 keys or modules.
+void unload_providers();
+
+// Apache's parent loads the modules to check every key at startup, then
+// closes them before forking: module state (sessions, a network HSM's
+// connection) never crosses a fork. Each child opens them anew.
+void close_providers_before_fork();
+void open_providers_in_child();
+
 // Held shared while using any PKCS#11 object; reload takes it exclusively.
 std::shared_mutex& provider_lock();
 // Changes whenever the modules were reloaded in this process.
 unsigned provider_generation();
-// After a device failure: reload the modules unless that was tried in the
-// last second. Must be called without provider_lock held.
-void reload_providers_after_failure();
+// After a device failure seen while the modules were at seen_generation:
+// reload them unless another thread already did (then just return) or a
+// reload was tried in the last second. Must be called without
+// provider_lock held.
+void reload_providers_after_failure(unsigned seen_generation);
 
 } // namespace mgs::pkcs11

@@ -12,8 +12,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
+#include <chrono>
 #include <unistd.h>
 
 namespace mgs::pkcs11 {
@@ -161,7 +164,7 @@ public:
             // before it answers again (a restarted network HSM, a re-inserted
             // token). Reloads are rate-limited, so an outage stays cheap.
             healthy_ = false;
-            reload_providers_after_failure();
+            reload_providers_after_failure(generation);
             if (provider_generation() == generation)
                 break;
         }
@@ -198,6 +201,29 @@ private:
         return key;
     }
 
+    // A token shared by several processes may fail a login or an object
+    // search now and then while it works (SoftHSM2 does so measurably when
+    // Apache's children log in at once). The key was found at startup, so
+    // such a failure is tried again, briefly, before a handshake fails on
+    // it. PIN errors are never retried: tokens lock after a few.
+    PrivKey open_key_retrying() const
+    {
+        constexpr int attempts = 5;
+        for (int i = 1;; ++i) {
+            PrivKey key = new_privkey();
+            gnutls_privkey_set_pin_function(key.get(), pin_callback, const_cast<Secret*>(&pin_));
+            int rc = gnutls_privkey_import_url(key.get(), url_.c_str(), 0);
+            if (rc >= 0)
+                return key;
+            bool pin_problem = rc == GNUTLS_E_PKCS11_PIN_ERROR || rc == GNUTLS_E_PKCS11_PIN_LOCKED ||
+                               rc == GNUTLS_E_PKCS11_PIN_EXPIRED;
+            if (pin_problem || i == attempts)
+                throw Error(describe() + ": " + explain(rc));
+            // Jittered, so that children started together do not collide again.
+            std::this_thread::sleep_for(std::chrono::milliseconds(10 * i + std::rand() % 20));
+        }
+    }
+
     bool token_has(unsigned long mechanism) const
     {
         return gnutls_pkcs11_token_check_mechanism(url_.c_str(), mechanism, nullptr, 0, 0) != 0;
@@ -226,7 +252,7 @@ private:
         ++open_;
         lock.unlock();
         try {
-            return open_key();
+            return open_key_retrying();
         } catch (...) {
             std::lock_guard relock(mutex_);
             --open_;
