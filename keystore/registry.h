@@ -17,6 +17,7 @@ namespace mgs {
 struct KeyOptions {
     Secret pin;     // key passphrase, token PIN or TPM key authorization
     Secret srk_pin; // TPM parent authorization
+    std::string tpm_tcti; // how to reach the TPM (GnuTLSTPMTCTI); empty: tpm2-tss's search
 };
 
 class KeyBackend {

@@ -1,0 +1,180 @@
+#include "tpm/tpm_signer.h"
+
+#include "keystore/error.h"
+#include "keystore/file_io.h"
+#include "src/certificate_chain.h"
+#include "tpm/key_agent.h"
+#include "tpm/key_file.h"
+#include "tpm/tls_signing.h"
+
+#include <gnutls/crypto.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+
+namespace mgs::tpm {
+
+namespace {
+
+constexpr std::string_view handle_prefix = "handle:";
+
+std::uint32_t parse_handle(std::string_view reference)
+{
+    std::string text(reference.substr(handle_prefix.size()));
+    char* end = nullptr;
+    unsigned long v = std::strtoul(text.c_str(), &end, 0);
+    if (text.empty() || *end || (v >> 24) != TPM2_HT_PERSISTENT || v > 0xffffffffUL)
+        throw Error(std::string(reference) + ": not a persistent TPM handle (expected handle:0x81000000 to "
+                                             "handle:0x81ffffff)");
+    return static_cast<std::uint32_t>(v);
+}
+
+class TpmSigner final : public Signer {
+public:
+    explicit TpmSigner(KeySpec spec) : spec_(std::move(spec))
+    {
+        TpmContext tpm(spec_.tcti);
+        LoadedKey key(tpm, spec_);
+        pk_ = key.algorithm();
+        bits_ = key.bits();
+        schemes_ = tls_schemes(key);
+        PubKey pub = key.public_key();
+        public_der_ = public_key_der(pub.get());
+        // One signature now: a wrong key authorization shows at startup, not
+        // at the first handshake (and is not retried: TPM dictionary-attack
+        // protection counts every failure).
+        Bytes digest(gnutls_hash_get_len(GNUTLS_DIG_SHA256), 0x42);
+        gnutls_sign_algorithm_t probe = schemes_.front();
+        if (gnutls_sign_get_hash_algorithm(probe) != GNUTLS_DIG_SHA256)
+            for (auto s : schemes_)
+                if (gnutls_sign_get_hash_algorithm(s) == GNUTLS_DIG_SHA256)
+                    probe = s;
+        Bytes sig;
+        try {
+            sig = sign_for_tls(key, SignRequest{probe, SignInput::digest, digest, 0});
+        } catch (const TpmError& e) {
+            TSS2_RC base = e.rc() & ~TPM2_RC_N_MASK;
+            if (base == TPM2_RC_AUTH_FAIL || base == TPM2_RC_BAD_AUTH)
+                throw Error("the TPM refused the key's authorization (GnuTLSPIN / GnuTLSPINSource): " +
+                            rc_text(e.rc()));
+            throw;
+        }
+        gnutls_datum_t d{digest.data(), static_cast<unsigned>(digest.size())};
+        gnutls_datum_t s{sig.data(), static_cast<unsigned>(sig.size())};
+        if (int rc = gnutls_pubkey_verify_hash2(pub.get(), probe, 0, &d, &s); rc < 0)
+            throw_gnutls("a test signature by the TPM key does not verify against its public key", rc);
+    }
+
+    std::string describe() const override { return spec_.reference; }
+    std::string backend() const override { return "tpm2"; }
+    gnutls_pk_algorithm_t algorithm() const override { return pk_; }
+    unsigned bits() const override { return bits_; }
+    std::vector<gnutls_sign_algorithm_t> schemes() const override { return schemes_; }
+    SignerHealth health() const override { return healthy_ ? SignerHealth::ok : SignerHealth::unavailable; }
+
+    PubKey public_key() const override
+    {
+        PubKey pub = new_pubkey();
+        gnutls_datum_t d{const_cast<unsigned char*>(public_der_.data()), static_cast<unsigned>(public_der_.size())};
+        if (int rc = gnutls_pubkey_import(pub.get(), &d, GNUTLS_X509_FMT_DER); rc < 0)
+            throw_gnutls(describe(), rc);
+        return pub;
+    }
+
+    // Called in the Apache parent once the key is accepted for serving.
+    void serve_through_agent(std::size_t index) { agent_index_ = index; }
+
+    Bytes sign(const SignRequest& req) override
+    {
+        try {
+            Bytes sig = agent_index_ != no_agent && KeyAgent::instance().active()
+                            ? KeyAgent::instance().sign(agent_index_, req)
+                            : sign_here(req);
+            healthy_ = true;
+            return sig;
+        } catch (...) {
+            healthy_ = false;
+            throw;
+        }
+    }
+
+private:
+    // Without the agent (tests, tools): this process's own connection.
+    Bytes sign_here(const SignRequest& req)
+    {
+        std::lock_guard lock(mutex_);
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            try {
+                if (!key_) {
+                    tpm_ = std::make_unique<TpmContext>(spec_.tcti);
+                    key_ = std::make_unique<LoadedKey>(*tpm_, spec_);
+                }
+                return sign_for_tls(*key_, req);
+            } catch (const TpmError& e) {
+                key_.reset();
+                tpm_.reset();
+                if (!is_link_failure(e.rc()) || attempt == 1)
+                    throw Error(spec_.reference + ": " + e.what());
+            }
+        }
+        throw Error(spec_.reference + ": unreachable");
+    }
+
+    static constexpr std::size_t no_agent = static_cast<std::size_t>(-1);
+
+    KeySpec spec_;
+    gnutls_pk_algorithm_t pk_ = GNUTLS_PK_UNKNOWN;
+    unsigned bits_ = 0;
+    std::vector<gnutls_sign_algorithm_t> schemes_;
+    Bytes public_der_;
+    std::size_t agent_index_ = no_agent;
+    std::atomic<bool> healthy_{true};
+
+    std::mutex mutex_;
+    std::unique_ptr<TpmContext> tpm_;
+    std::unique_ptr<LoadedKey> key_;
+};
+
+} // namespace
+
+bool TpmKeyBackend::claims(std::string_view reference) const
+{
+    if (reference.starts_with(handle_prefix))
+        return true;
+    if (reference.starts_with("pkcs11:"))
+        return false;
+    // A short read of the file's start: a TSS2 PEM block says what it is.
+    std::ifstream in{std::string(reference), std::ios::binary};
+    char head[4096];
+    in.read(head, sizeof head);
+    std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(head), static_cast<std::size_t>(in.gcount()));
+    return is_tss2_pem(data);
+}
+
+std::shared_ptr<Signer> TpmKeyBackend::open(std::string_view reference, const KeyOptions& options) const
+{
+    KeySpec spec;
+    spec.reference = std::string(reference);
+    spec.auth = options.pin;
+    spec.parent_auth = options.srk_pin;
+    spec.tcti = options.tpm_tcti;
+    if (reference.starts_with(handle_prefix)) {
+        spec.persistent = parse_handle(reference);
+    } else {
+        Bytes data = read_file(spec.reference);
+        spec.file = parse_tss2_key(data, spec.reference);
+    }
+    std::shared_ptr<TpmSigner> signer;
+    try {
+        signer = std::make_shared<TpmSigner>(spec);
+    } catch (const Error& e) {
+        throw Error("TPM 2.0 key " + spec.reference + ": " + e.what());
+    }
+    if (KeyAgent::instance().collecting())
+        signer->serve_through_agent(KeyAgent::instance().add_key(spec));
+    return signer;
+}
+
+} // namespace mgs::tpm

@@ -1,0 +1,21 @@
+// The TPM 2.0 backend of the keystore: TSS2 PRIVATE KEY files and persistent
+// handles ("handle:0x81000001"), through tpm2-tss.
+#pragma once
+
+#include "keystore/registry.h"
+
+namespace mgs::tpm {
+
+class TpmKeyBackend final : public KeyBackend {
+public:
+    std::string_view name() const override { return "tpm2"; }
+    // "handle:..." references, and files whose PEM block is a TSS2 PRIVATE KEY.
+    bool claims(std::string_view reference) const override;
+    // Loads the key once to check it (TPM reachable, parent and key
+    // authorization, schemes, one test signature), then lets go of the TPM:
+    // in Apache the key agent holds it (see key_agent.h); elsewhere the
+    // signer opens its own connection when it first signs.
+    std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const override;
+};
+
+} // namespace mgs::tpm
