@@ -292,6 +292,18 @@ const char* add_pkcs11_module(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* set_tpm_tcti(cmd_parms* cmd, void*, const char* arg)
+{
+    if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
+        return err;
+    std::string v(arg);
+    // tpm2-tss names: device, swtpm, mssim, tabrmd, cmd, libtpms, or a library path.
+    if (v.empty())
+        return fail(cmd, "needs a TCTI such as device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321 or tabrmd");
+    config_of(cmd)->tpm_tcti = v;
+    return nullptr;
+}
+
 } // namespace
 
 const command_rec directives[] = {
@@ -311,6 +323,9 @@ const command_rec directives[] = {
                   "PIN of token objects, or passphrase of an encrypted key file"),
     AP_INIT_TAKE1("GnuTLSPINSource", set_pin_source, nullptr, RSRC_CONF,
                   "Where the PIN comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
+    AP_INIT_TAKE1("GnuTLSTPMTCTI", set_tpm_tcti, nullptr, RSRC_CONF,
+                  "How to reach the TPM 2.0: a tpm2-tss TCTI string, e.g. device:/dev/tpmrm0, "
+                  "swtpm:host=127.0.0.1,port=2321 or tabrmd"),
     AP_INIT_TAKE1("GnuTLSSRKPIN", set_srk_pin, nullptr, RSRC_CONF, "Authorization of the TPM storage root key"),
     AP_INIT_TAKE1("GnuTLSSRKPINSource", set_srk_pin_source, nullptr, RSRC_CONF,
                   "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),

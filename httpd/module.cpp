@@ -2,6 +2,7 @@
 #include "httpd/connection.h"
 #include "httpd/directives.h"
 #include "httpd/io_filters.h"
+#include "httpd/key_agent_process.h"
 #include "httpd/server_config.h"
 #include "httpd/session_cache.h"
 #include "httpd/ssl_hooks.h"
@@ -37,6 +38,8 @@ void register_hooks(apr_pool_t*)
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(close_key_modules, nullptr, nullptr, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(open_key_modules, nullptr, nullptr, APR_HOOK_FIRST);
+    ap_hook_post_config(start_key_agent, nullptr, nullptr, APR_HOOK_REALLY_LAST);
+    ap_hook_child_init(key_agent_child_init, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_ssl_bind_outgoing(bind_outgoing, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);

@@ -64,6 +64,7 @@ struct ServerConfig {
 
     // Server config only (the main server's record holds them).
     std::vector<std::string> pkcs11_modules;
+    std::optional<std::string> tpm_tcti; // GnuTLSTPMTCTI
     std::unique_ptr<TicketKey> ticket_key; // made by check_config if any server uses tickets
 
     std::unique_ptr<VhostTls> tls;     // built by check_config, never merged

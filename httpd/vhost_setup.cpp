@@ -8,6 +8,8 @@
 #include "pkcs11/providers.h"
 #include "pkcs11/token_certificate.h"
 #include "pkcs11/token_signer.h"
+#include "tpm/key_agent.h"
+#include "tpm/tpm_signer.h"
 #include "pkcs11/url.h"
 
 #include <algorithm>
@@ -29,6 +31,7 @@ KeyRegistry make_registry()
     KeyRegistry r;
     // Hardware backends claim their reference forms first; files take the rest.
     r.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
+    r.add(std::make_unique<tpm::TpmKeyBackend>());
     r.add(std::make_unique<FileKeyBackend>());
     return r;
 }
@@ -66,14 +69,24 @@ bool uses_pkcs11(server_rec* base)
     return false;
 }
 
+// GnuTLSTPMTCTI of the configuration being loaded (a server-wide setting).
+std::string configured_tcti;
+
+KeyOptions key_options(const ServerConfig& sc)
+{
+    KeyOptions options;
+    options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
+    options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
+    options.tpm_tcti = configured_tcti;
+    return options;
+}
+
 std::unique_ptr<ServerCredentials> build_x509(const ServerConfig& sc)
 {
     if (!sc.key_file)
         throw SetupError{"GnuTLSKeyFile", "GnuTLSEnable is on but no private key is configured"};
 
-    KeyOptions options;
-    options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
-    options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
+    KeyOptions options = key_options(sc);
 
     std::optional<CertificateChain> chain;
     try {
@@ -147,9 +160,7 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
         } catch (const Error& e) {
             throw SetupError{"GnuTLSProxyCertificateFile", e.what()};
         }
-        KeyOptions options;
-        options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
-        options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
+        KeyOptions options = key_options(sc);
         try {
             signer = key_registry().open(*sc.proxy_key_file, options);
         } catch (const Error& e) {
@@ -291,6 +302,9 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     } else {
         pkcs11::unload_providers();
     }
+    configured_tcti = global->tpm_tcti.value_or("");
+    // TPM keys opened below are collected for the key agent (key_agent.h).
+    tpm::KeyAgent::instance().reset();
     // One ticket master key per configuration load, shared by all children.
     server_config(base)->ticket_key.reset();
     for (server_rec* s = base; s; s = s->next)

@@ -1,0 +1,78 @@
+#include "httpd/key_agent_process.h"
+
+#include "keystore/error.h"
+#include "tpm/key_agent.h"
+
+#include <apr_thread_proc.h>
+#include <http_main.h>
+
+APLOG_USE_MODULE(gnutls);
+
+namespace mgs::httpd {
+
+namespace {
+
+apr_proc_t agent_proc;
+apr_pool_t* agent_pool = nullptr; // pconf of the configuration the agent serves
+
+void log_from_agent(int level, const std::string& message)
+{
+    int apache_level = level == 0 ? APLOG_ERR : level == 1 ? APLOG_NOTICE : APLOG_INFO;
+    ap_log_error(APLOG_MARK, apache_level, 0, ap_server_conf, "mod_gnutls: %s", message.c_str());
+}
+
+void agent_maintenance(int reason, void* data, int status);
+
+void spawn()
+{
+    agent_proc.pid = tpm::KeyAgent::instance().spawn(log_from_agent);
+    apr_proc_other_child_register(&agent_proc, agent_maintenance, &agent_proc, nullptr, agent_pool);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, "mod_gnutls: TPM key agent started (pid %d)",
+                 static_cast<int>(agent_proc.pid));
+}
+
+// The MPM tells us when the agent process ended: start another, so TPM
+// keys keep signing without an Apache restart.
+void agent_maintenance(int reason, void* data, int status)
+{
+    if (reason != APR_OC_REASON_DEATH && reason != APR_OC_REASON_LOST)
+        return; // restart and unregister: the pconf cleanup stops it
+    apr_proc_other_child_unregister(data);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                 "mod_gnutls: TPM key agent (pid %d) ended (status %d); starting a new one",
+                 static_cast<int>(agent_proc.pid), status);
+    try {
+        spawn();
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, "mod_gnutls: %s", e.what());
+    }
+}
+
+apr_status_t stop_agent(void*)
+{
+    tpm::KeyAgent::instance().stop();
+    return APR_SUCCESS;
+}
+
+} // namespace
+
+int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
+{
+    // Apache reads its configuration twice at startup; the first pass only
+    // checks it and never serves.
+    if (!tpm::KeyAgent::instance().has_keys() || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    agent_pool = pconf;
+    apr_pool_cleanup_register(pconf, nullptr, stop_agent, apr_pool_cleanup_null);
+    try {
+        spawn();
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ap_server_conf, "mod_gnutls: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+void key_agent_child_init(apr_pool_t*, server_rec*) { tpm::KeyAgent::instance().close_listener_in_child(); }
+
+} // namespace mgs::httpd
