@@ -203,12 +203,13 @@ private:
 
     // A token shared by several processes may fail a login or an object
     // search now and then while it works (SoftHSM2 does so measurably when
-    // Apache's children log in at once). The key was found at startup, so
-    // such a failure is tried again, briefly, before a handshake fails on
-    // it. PIN errors are never retried: tokens lock after a few.
+    // Apache's children log in at once: a successful login rewrites its
+    // token file). The key was found at startup, so while the token itself
+    // is there such a failure is tried again, briefly; a token that is gone
+    // fails at once. PIN errors are never retried: tokens lock after a few.
     PrivKey open_key_retrying() const
     {
-        constexpr int attempts = 5;
+        constexpr int attempts = 8;
         for (int i = 1;; ++i) {
             PrivKey key = new_privkey();
             gnutls_privkey_set_pin_function(key.get(), pin_callback, const_cast<Secret*>(&pin_));
@@ -217,11 +218,18 @@ private:
                 return key;
             bool pin_problem = rc == GNUTLS_E_PKCS11_PIN_ERROR || rc == GNUTLS_E_PKCS11_PIN_LOCKED ||
                                rc == GNUTLS_E_PKCS11_PIN_EXPIRED;
-            if (pin_problem || i == attempts)
+            if (pin_problem || i == attempts || !token_present())
                 throw Error(describe() + ": " + explain(rc));
             // Jittered, so that children started together do not collide again.
-            std::this_thread::sleep_for(std::chrono::milliseconds(10 * i + std::rand() % 20));
+            std::this_thread::sleep_for(std::chrono::milliseconds(10 * i + std::rand() % 30));
         }
+    }
+
+    bool token_present() const
+    {
+        char label[256];
+        size_t size = sizeof label;
+        return gnutls_pkcs11_token_get_info(url_.c_str(), GNUTLS_PKCS11_TOKEN_LABEL, label, &size) >= 0;
     }
 
     bool token_has(unsigned long mechanism) const
