@@ -1,0 +1,44 @@
+// Fetching OCSP responses for stapling (RFC 6960 over HTTP, RFC 5019
+// style POST): build the request for a certificate and its issuer, send it
+// to the responder named in the certificate, and check what comes back
+// before anyone staples it. No Apache types: the httpd glue decides when.
+#pragma once
+
+#include "keystore/signer.h"
+
+#include <gnutls/x509.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace mgs {
+
+// The first http:// OCSP URI in the certificate's Authority Information
+// Access extension, or "" if it has none.
+std::string ocsp_responder_uri(gnutls_x509_crt_t cert);
+
+struct OcspRequest {
+    Bytes der;
+    Bytes nonce; // empty unless a nonce was asked for
+};
+OcspRequest make_ocsp_request(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, bool with_nonce);
+
+// POSTs `body` as application/ocsp-request and returns the response body.
+// The timeout applies to each connect/send/receive (mod_gnutls's
+// GnuTLSOCSPSocketTimeout semantics). Throws mgs::Error naming the URI.
+Bytes http_post_ocsp(const std::string& uri, const Bytes& body, std::chrono::seconds timeout);
+
+struct CheckedOcspResponse {
+    Bytes der;
+    std::chrono::system_clock::time_point next_update; // or max() if the responder gave none
+};
+
+// Accepts the response only if it is successful, signed by the issuer (or
+// a responder it delegated to), about this certificate, says "good", is
+// current, and (if `nonce` is non-empty) carries that nonce. Throws
+// mgs::Error saying which check failed.
+CheckedOcspResponse check_ocsp_response(const Bytes& der, gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer,
+                                        const Bytes& nonce);
+
+} // namespace mgs
