@@ -255,22 +255,29 @@ const char* add_ocsp_response_file(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
-// Settings of OCSP fetching (responder requests, refresh timing, cache):
-// checked for syntax; responses are only stapled from files so far.
+// Settings of OCSP fetching (responder requests, refresh timing, cache).
 const char* set_ocsp_seconds(cmd_parms* cmd, void*, const char* arg)
 {
     std::string a(arg);
     if (a.empty() || a.size() > 9 || a.find_first_not_of("0123456789") != std::string::npos)
         return fail(cmd, std::string("must be a number of seconds, not '") + arg + "'");
-    config_of(cmd)->ocsp_fetch_settings = true;
+    ServerConfig* c = config_of(cmd);
+    std::string name = cmd->cmd->name;
+    auto& field = name == "GnuTLSOCSPCacheTimeout"     ? c->ocsp_cache_timeout
+                  : name == "GnuTLSOCSPFailureTimeout" ? c->ocsp_failure_timeout
+                  : name == "GnuTLSOCSPFuzzTime"       ? c->ocsp_fuzz_time
+                                                       : c->ocsp_socket_timeout;
+    field = std::stoi(a);
+    if (name == "GnuTLSOCSPSocketTimeout" && *field == 0)
+        return fail(cmd, "must be at least 1 second");
     return nullptr;
 }
 
 const char* set_ocsp_flag(cmd_parms* cmd, void*, const char* arg)
 {
-    std::optional<bool> ignored;
-    config_of(cmd)->ocsp_fetch_settings = true;
-    return set_flag(cmd, arg, ignored);
+    ServerConfig* c = config_of(cmd);
+    return set_flag(cmd, arg,
+                    std::string(cmd->cmd->name) == "GnuTLSOCSPAutoRefresh" ? c->ocsp_auto_refresh : c->ocsp_check_nonce);
 }
 
 const char* set_ocsp_cache(cmd_parms* cmd, void*, const char* arg)
@@ -280,7 +287,7 @@ const char* set_ocsp_cache(cmd_parms* cmd, void*, const char* arg)
     std::string name = std::string(arg).substr(0, std::string(arg).find(':'));
     if (name != "none" && !ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name.c_str(), AP_SOCACHE_PROVIDER_VERSION))
         return fail(cmd, "no socache provider '" + name + "'; load mod_socache_" + name);
-    config_of(cmd)->ocsp_fetch_settings = true;
+    config_of(cmd)->ocsp_cache = arg;
     return nullptr;
 }
 

@@ -3,6 +3,7 @@
 #include "httpd/directives.h"
 #include "httpd/io_filters.h"
 #include "httpd/key_agent_process.h"
+#include "httpd/ocsp_stapling.h"
 #include "httpd/server_config.h"
 #include "httpd/session_cache.h"
 #include "httpd/ssl_hooks.h"
@@ -32,6 +33,9 @@ void open_key_modules(apr_pool_t*, server_rec*) { pkcs11::open_providers_in_chil
 void register_hooks(apr_pool_t*)
 {
     ap_hook_pre_config(cache_pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(ocsp_pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_config(ocsp_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ocsp_child_init, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(cache_post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(cache_child_init, nullptr, nullptr, APR_HOOK_MIDDLE);

@@ -50,7 +50,12 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->proxy_enabled = pick(add->proxy_enabled, base->proxy_enabled);
     merged->ocsp_stapling = pick(add->ocsp_stapling, base->ocsp_stapling);
     merged->ocsp_response_files = pick(add->ocsp_response_files, base->ocsp_response_files);
-    merged->ocsp_fetch_settings = add->ocsp_fetch_settings || base->ocsp_fetch_settings;
+    merged->ocsp_auto_refresh = pick(add->ocsp_auto_refresh, base->ocsp_auto_refresh);
+    merged->ocsp_check_nonce = pick(add->ocsp_check_nonce, base->ocsp_check_nonce);
+    merged->ocsp_cache_timeout = pick(add->ocsp_cache_timeout, base->ocsp_cache_timeout);
+    merged->ocsp_failure_timeout = pick(add->ocsp_failure_timeout, base->ocsp_failure_timeout);
+    merged->ocsp_fuzz_time = pick(add->ocsp_fuzz_time, base->ocsp_fuzz_time);
+    merged->ocsp_socket_timeout = pick(add->ocsp_socket_timeout, base->ocsp_socket_timeout);
     merged->proxy_ca_file = pick(add->proxy_ca_file, base->proxy_ca_file);
     merged->proxy_crl_file = pick(add->proxy_crl_file, base->proxy_crl_file);
     merged->proxy_cert_file = pick(add->proxy_cert_file, base->proxy_cert_file);

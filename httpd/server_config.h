@@ -54,10 +54,11 @@ struct ServerConfig {
     std::optional<std::string> client_purpose;
     std::optional<std::string> srp_passwd_file;
     std::optional<std::string> srp_conf_file;
-    // OCSP stapling: responses from files (fetching is not implemented).
+    // OCSP stapling: responses from files, or fetched from the responder.
     std::optional<bool> ocsp_stapling;
     std::optional<std::vector<std::string>> ocsp_response_files; // "" = fetch
-    bool ocsp_fetch_settings = false; // a GnuTLSOCSP* setting only fetching would use
+    std::optional<bool> ocsp_auto_refresh, ocsp_check_nonce;
+    std::optional<int> ocsp_cache_timeout, ocsp_failure_timeout, ocsp_fuzz_time, ocsp_socket_timeout;
     // The TLS reverse proxy (GnuTLSProxy*).
     std::optional<bool> proxy_enabled;
     std::optional<std::string> proxy_ca_file, proxy_crl_file, proxy_cert_file, proxy_key_file, proxy_priorities;
@@ -65,9 +66,11 @@ struct ServerConfig {
     // Server config only (the main server's record holds them).
     std::vector<std::string> pkcs11_modules;
     std::optional<std::string> tpm_tcti; // GnuTLSTPMTCTI
+    std::optional<std::string> ocsp_cache; // GnuTLSOCSPCache
     std::unique_ptr<TicketKey> ticket_key; // made by check_config if any server uses tickets
 
     std::unique_ptr<VhostTls> tls;     // built by check_config, never merged
+    std::shared_ptr<struct OcspStapler> ocsp; // fetching responses for this server's certificate
     std::unique_ptr<ProxyTls> proxy;   // likewise, with GnuTLSProxyEngine on
 
     bool is_enabled() const { return enabled.value_or(false); }

@@ -1,6 +1,7 @@
 #include "httpd/vhost_setup.h"
 
 #include "httpd/errors.h"
+#include "httpd/ocsp_stapling.h"
 #include "httpd/server_config.h"
 #include "keystore/file_backend.h"
 #include "keystore/file_io.h"
@@ -190,35 +191,34 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
     return proxy;
 }
 
-// GnuTLSOCSPResponseFile: staple what the files hold. Fetching responses
-// from the responder is not implemented: say so rather than pretend.
-void staple_from_files(server_rec* s, const ServerConfig& sc, ServerCredentials& credentials)
+// OCSP stapling: responses from GnuTLSOCSPResponseFile, or fetched from the
+// certificate's responder (ocsp_stapling.h) when no file is given for the
+// server certificate ("" in its place asks for fetching).
+void set_up_stapling(server_rec* s, ServerConfig& sc, ServerCredentials& credentials)
 {
+    sc.ocsp.reset();
     if (!sc.ocsp_stapling.value_or(true))
         return;
-    bool fetch_wanted = sc.ocsp_fetch_settings;
+    bool fetch_leaf = true;
     if (sc.ocsp_response_files) {
+        fetch_leaf = sc.ocsp_response_files->empty() || sc.ocsp_response_files->front().empty();
         for (const auto& file : *sc.ocsp_response_files) {
-            if (file.empty()) {
-                fetch_wanted = true;
+            if (file.empty())
                 continue;
-            }
             try {
                 credentials.staple_ocsp_response(read_file(file), file);
             } catch (const Error& e) {
                 throw SetupError{"GnuTLSOCSPResponseFile", e.what()};
             }
         }
-    } else if (sc.ocsp_stapling.value_or(false)) {
-        throw SetupError{"GnuTLSOCSPStapling",
-                         "stapling is on but no GnuTLSOCSPResponseFile is set (fetching responses from the OCSP "
-                         "responder is not implemented yet)"};
     }
-    if (fetch_wanted)
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "mod_gnutls: %s: OCSP responses are stapled only from GnuTLSOCSPResponseFile; fetching them "
-                     "from the responder (and its cache and timing settings) is not implemented yet",
-                     server_label(s).c_str());
+    if (!fetch_leaf)
+        return;
+    try {
+        sc.ocsp = make_ocsp_stapler(s, sc, credentials, sc.ocsp_stapling.value_or(false));
+    } catch (const Error& e) {
+        throw SetupError{"GnuTLSOCSPStapling", e.what()};
+    }
 }
 
 // GnuTLS ignores a URL's module-path: load the modules URLs name, together
@@ -242,7 +242,7 @@ std::vector<std::string> with_url_modules(server_rec* base, std::vector<std::str
     return modules;
 }
 
-std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const TicketKey* ticket_key)
+std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey* ticket_key)
 {
     auto tls = std::make_unique<VhostTls>();
     tls->srp = build_srp(sc);
@@ -253,7 +253,7 @@ std::unique_ptr<VhostTls> build(server_rec* s, const ServerConfig& sc, const Tic
                          "GnuTLSEnable is on but no certificate (or SRP password file) is configured"};
 
     if (tls->credentials)
-        staple_from_files(s, sc, *tls->credentials);
+        set_up_stapling(s, sc, *tls->credentials);
 
     std::string priorities = sc.priorities.value_or(default_priorities);
     if (tls->srp && priorities.find("SRP") == std::string::npos)

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -160,7 +162,10 @@ Bytes http_post_ocsp(const std::string& uri, const Bytes& body, std::chrono::sec
         }
         std::string reply;
         char buf[4096];
+        std::size_t body_at = std::string::npos, body_len = std::string::npos;
         for (;;) {
+            if (body_at != std::string::npos && body_len != std::string::npos && reply.size() >= body_at + body_len)
+                break; // complete: responders may keep the connection open
             ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
             if (n == 0)
                 break;
@@ -171,14 +176,25 @@ Bytes http_post_ocsp(const std::string& uri, const Bytes& body, std::chrono::sec
             reply.append(buf, static_cast<std::size_t>(n));
             if (reply.size() > 1024 * 1024)
                 throw Error("OCSP responder " + uri + ": response too large");
+            if (body_at == std::string::npos) {
+                if (auto end = reply.find("\r\n\r\n"); end != std::string::npos) {
+                    body_at = end + 4;
+                    std::string head_lower = reply.substr(0, end);
+                    for (auto& ch : head_lower)
+                        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                    if (auto cl = head_lower.find("\r\ncontent-length:"); cl != std::string::npos)
+                        body_len = std::strtoul(head_lower.c_str() + cl + 17, nullptr, 10);
+                }
+            }
         }
-        auto end = reply.find("\r\n\r\n");
-        if (reply.rfind("HTTP/1.", 0) != 0 || end == std::string::npos)
+        if (reply.rfind("HTTP/1.", 0) != 0 || body_at == std::string::npos)
             throw Error("OCSP responder " + uri + ": not an HTTP response");
         std::string status = reply.substr(9, 3);
         if (status != "200")
             throw Error("OCSP responder " + uri + ": HTTP status " + reply.substr(9, reply.find("\r\n") - 9));
-        return Bytes(reply.begin() + static_cast<std::ptrdiff_t>(end + 4), reply.end());
+        std::size_t len = body_len == std::string::npos ? reply.size() - body_at : std::min(body_len, reply.size() - body_at);
+        return Bytes(reply.begin() + static_cast<std::ptrdiff_t>(body_at),
+                     reply.begin() + static_cast<std::ptrdiff_t>(body_at + len));
     }
     throw Error("OCSP responder " + uri + ": cannot connect: " + last_error);
 }

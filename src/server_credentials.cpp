@@ -63,6 +63,12 @@ void ServerCredentials::staple_ocsp_response(std::span<const std::uint8_t> der, 
         throw_gnutls(source + " is not an OCSP response for a certificate of this chain", rc);
 }
 
+void ServerCredentials::staple_ocsp_from(gnutls_status_request_ocsp_func fetch, void* data)
+{
+    if (int rc = gnutls_certificate_set_ocsp_status_request_function2(creds_.get(), 0, fetch, data); rc < 0)
+        throw_gnutls("cannot set the OCSP stapling function", rc);
+}
+
 void ServerCredentials::use_dh_params(std::span<const std::uint8_t> pkcs3_pem, const std::string& source)
 {
     gnutls_dh_params_t params = nullptr;

@@ -39,6 +39,9 @@ public:
     // A DER OCSP response to staple (GnuTLS matches it to the certificate
     // in the chain it is about). Throws mgs::Error naming `source`.
     void staple_ocsp_response(std::span<const std::uint8_t> der, const std::string& source);
+    // Staple whatever `fetch` returns at each handshake (0 and a response
+    // from gnutls_malloc, or GNUTLS_E_NO_CERTIFICATE_STATUS for none).
+    void staple_ocsp_from(gnutls_status_request_ocsp_func fetch, void* data);
     const CertificateChain& chain() const { return chain_; }
     const Signer& signer() const { return *signer_; }
 

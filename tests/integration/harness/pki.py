@@ -47,12 +47,13 @@ class Pki:
         run(["certtool", "--generate-privkey", *KEY_TYPES[key_type], "--outfile", path])
         return path
 
-    def certify(self, name, key=None, pubkey=None, cn="localhost"):
+    def certify(self, name, key=None, pubkey=None, cn="localhost", ocsp_uri=None):
         """Issues a server certificate for a private key file or a public key
         file; returns the chain file (server certificate, then the CA)."""
         self._serial += 1
         tmpl = self.root / f"{name}.tmpl"
-        tmpl.write_text(SERVER_TEMPLATE.format(cn=cn, serial=self._serial))
+        tmpl.write_text(SERVER_TEMPLATE.format(cn=cn, serial=self._serial) +
+                        (f'ocsp_uri = "{ocsp_uri}"\n' if ocsp_uri else ""))
         cert = self.root / f"{name}.crt"
         load = ["--load-privkey", key] if key else ["--load-pubkey", pubkey]
         run(["certtool", "--generate-certificate", *load, "--load-ca-privkey", self.ca_key,

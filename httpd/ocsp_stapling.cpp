@@ -1,0 +1,387 @@
+#include "httpd/ocsp_stapling.h"
+
+#include "httpd/errors.h"
+#include "keystore/error.h"
+#include "src/ocsp_client.h"
+
+#include <ap_provider.h>
+#include <ap_socache.h>
+#include <apr_global_mutex.h>
+#include <http_main.h>
+#include <mod_watchdog.h>
+#include <util_mutex.h>
+
+#include <gnutls/crypto.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+APLOG_USE_MODULE(gnutls);
+
+namespace mgs::httpd {
+
+struct OcspStapler {
+    server_rec* s = nullptr;
+    std::string label;
+    Bytes cert_der, issuer_der;
+    std::string uri;
+    std::string cache_key;
+    bool nonce = false;
+    bool auto_refresh = true;
+    int cache_timeout = 3600, failure_timeout = 300, fuzz_time = 0, socket_timeout = 6;
+};
+
+namespace {
+
+Bytes certificate_der(gnutls_x509_crt_t crt)
+{
+    gnutls_datum_t d{};
+    if (int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &d); rc < 0)
+        throw_gnutls("cannot export the certificate", rc);
+    Bytes b(d.data, d.data + d.size);
+    gnutls_free(d.data);
+    return b;
+}
+
+constexpr const char* fetch_mutex_type = "gnutls-ocsp";
+constexpr const char* cache_mutex_type = "gnutls-ocsp-cache";
+constexpr const char* default_cache = "shmcb:gnutls_ocsp_cache";
+constexpr unsigned max_entry = 16 * 1024;
+
+// This configuration's cache, mutexes and staplers (parent; inherited by children).
+struct State {
+    const ap_socache_provider_t* provider = nullptr;
+    ap_socache_instance_t* instance = nullptr;
+    apr_global_mutex_t* cache_mutex = nullptr;
+    apr_global_mutex_t* fetch_mutex = nullptr;
+    std::vector<std::shared_ptr<OcspStapler>> staplers;
+} state;
+
+class GlobalLock {
+public:
+    explicit GlobalLock(apr_global_mutex_t* m) : m_(m && apr_global_mutex_lock(m) == APR_SUCCESS ? m : nullptr) {}
+    GlobalLock(const GlobalLock&) = delete;
+    GlobalLock& operator=(const GlobalLock&) = delete;
+    ~GlobalLock()
+    {
+        if (m_)
+            apr_global_mutex_unlock(m_);
+    }
+
+private:
+    apr_global_mutex_t* m_;
+};
+
+// A pool for one cache operation (GnuTLS callbacks and the watchdog have none at hand).
+class TempPool {
+public:
+    TempPool() { apr_pool_create(&p_, nullptr); }
+    ~TempPool() { apr_pool_destroy(p_); }
+    TempPool(const TempPool&) = delete;
+    TempPool& operator=(const TempPool&) = delete;
+    apr_pool_t* get() const { return p_; }
+
+private:
+    apr_pool_t* p_ = nullptr;
+};
+
+// A cache entry: 'R' + response, or 'F' (a fetch failed: do not try again
+// before the entry expires), each with its expiry in seconds since the epoch.
+struct Entry {
+    char kind = 0;
+    std::int64_t expires = 0;
+    Bytes der;
+};
+
+std::optional<Entry> load(const OcspStapler& st)
+{
+    if (!state.instance)
+        return std::nullopt;
+    TempPool pool;
+    std::vector<unsigned char> buf(max_entry);
+    unsigned len = static_cast<unsigned>(buf.size());
+    apr_status_t rv;
+    {
+        GlobalLock lock(state.cache_mutex);
+        rv = state.provider->retrieve(state.instance, st.s, reinterpret_cast<const unsigned char*>(st.cache_key.data()),
+                                      static_cast<unsigned>(st.cache_key.size()), buf.data(), &len, pool.get());
+    }
+    if (rv != APR_SUCCESS || len < 9)
+        return std::nullopt;
+    Entry e;
+    e.kind = static_cast<char>(buf[0]);
+    std::memcpy(&e.expires, buf.data() + 1, 8);
+    if (e.expires <= static_cast<std::int64_t>(::time(nullptr)))
+        return std::nullopt;
+    e.der.assign(buf.begin() + 9, buf.begin() + len);
+    return e;
+}
+
+void save(const OcspStapler& st, char kind, std::int64_t expires, const Bytes& der)
+{
+    if (!state.instance || der.size() + 9 > max_entry)
+        return;
+    Bytes value(9);
+    value[0] = static_cast<unsigned char>(kind);
+    std::memcpy(value.data() + 1, &expires, 8);
+    value.insert(value.end(), der.begin(), der.end());
+    TempPool pool;
+    GlobalLock lock(state.cache_mutex);
+    state.provider->store(state.instance, st.s, reinterpret_cast<const unsigned char*>(st.cache_key.data()),
+                          static_cast<unsigned>(st.cache_key.size()), apr_time_from_sec(expires), value.data(),
+                          static_cast<unsigned>(value.size()), pool.get());
+}
+
+X509Crt import_der(const Bytes& der)
+{
+    X509Crt c = new_x509_crt();
+    gnutls_datum_t d{const_cast<unsigned char*>(der.data()), static_cast<unsigned>(der.size())};
+    if (int rc = gnutls_x509_crt_import(c.get(), &d, GNUTLS_X509_FMT_DER); rc < 0)
+        throw_gnutls("certificate", rc);
+    return c;
+}
+
+// Fetches a response now and caches it (or the failure). Returns the
+// response's remaining lifetime in seconds, or -1 after a failure.
+std::int64_t fetch(OcspStapler& st)
+{
+    const std::int64_t now = ::time(nullptr);
+    try {
+        X509Crt cert = import_der(st.cert_der);
+        X509Crt issuer = import_der(st.issuer_der);
+        OcspRequest req = make_ocsp_request(cert.get(), issuer.get(), st.nonce);
+        Bytes reply = http_post_ocsp(st.uri, req.der, std::chrono::seconds(st.socket_timeout));
+        CheckedOcspResponse ok = check_ocsp_response(reply, cert.get(), issuer.get(), req.nonce);
+        std::int64_t expires = now + st.cache_timeout;
+        if (ok.next_update != std::chrono::system_clock::time_point::max())
+            expires = std::min<std::int64_t>(expires, std::chrono::system_clock::to_time_t(ok.next_update));
+        save(st, 'R', expires, ok.der);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, st.s, "mod_gnutls: %s: OCSP response from %s cached for %s s",
+                     st.label.c_str(), st.uri.c_str(), std::to_string(expires - now).c_str());
+        return expires - now;
+    } catch (const std::exception& e) {
+        save(st, 'F', now + st.failure_timeout, {});
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, st.s,
+                     "mod_gnutls: %s: no OCSP response to staple: %s (next try in %d s, GnuTLSOCSPFailureTimeout)",
+                     st.label.c_str(), e.what(), st.failure_timeout);
+        return -1;
+    }
+}
+
+// At each handshake: the cached response, or (cache empty) one fetched now.
+int staple(gnutls_session_t, void* data, gnutls_datum_t* out) noexcept
+{
+    try {
+        auto* st = static_cast<OcspStapler*>(data);
+        std::optional<Entry> e = load(*st);
+        if (!e) {
+            GlobalLock one_fetch(state.fetch_mutex);
+            e = load(*st); // another process may have fetched meanwhile
+            if (!e) {
+                fetch(*st);
+                e = load(*st);
+            }
+        }
+        if (!e || e->kind != 'R')
+            return GNUTLS_E_NO_CERTIFICATE_STATUS;
+        out->data = static_cast<unsigned char*>(gnutls_malloc(e->der.size()));
+        if (!out->data)
+            return GNUTLS_E_MEMORY_ERROR;
+        std::memcpy(out->data, e->der.data(), e->der.size());
+        out->size = static_cast<unsigned>(e->der.size());
+        return 0;
+    } catch (...) {
+        return GNUTLS_E_NO_CERTIFICATE_STATUS;
+    }
+}
+
+// mod_gnutls's schedule: after a success, between FuzzTime and FuzzTime/2
+// before CacheTimeout ends, halved until it falls within the response's
+// lifetime; after a failure, FailureTimeout.
+apr_interval_time_t next_refresh(const OcspStapler& st, std::int64_t lifetime)
+{
+    if (lifetime < 0)
+        return apr_time_from_sec(std::max(st.failure_timeout, 1));
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    double fuzz = std::uniform_real_distribution<double>(st.fuzz_time / 2.0, st.fuzz_time)(rng);
+    double seconds = std::max(1.0, st.cache_timeout - fuzz);
+    while (seconds >= static_cast<double>(lifetime) && seconds > 1.0)
+        seconds /= 2;
+    return static_cast<apr_interval_time_t>(seconds * APR_USEC_PER_SEC);
+}
+
+APR_OPTIONAL_FN_TYPE(ap_watchdog_set_callback_interval)* set_interval = nullptr;
+ap_watchdog_t* watchdog = nullptr; // the one refreshing responses in the background
+
+apr_status_t refresh_in_background(int wd_state, void* data, apr_pool_t*)
+{
+    auto* st = static_cast<OcspStapler*>(data);
+    if (wd_state == AP_WATCHDOG_STATE_STOPPING)
+        return APR_SUCCESS;
+    std::int64_t lifetime;
+    {
+        GlobalLock one_fetch(state.fetch_mutex);
+        lifetime = fetch(*st);
+    }
+    if (set_interval)
+        set_interval(watchdog, next_refresh(*st, lifetime), st, refresh_in_background);
+    return APR_SUCCESS;
+}
+
+bool cache_possible(const ServerConfig& global, std::string& why)
+{
+    std::string spec = global.ocsp_cache.value_or(default_cache);
+    if (spec == "none") {
+        why = "GnuTLSOCSPCache is none";
+        return false;
+    }
+    std::string name = spec.substr(0, spec.find(':'));
+    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name.c_str(), AP_SOCACHE_PROVIDER_VERSION)) {
+        why = "no cache for OCSP responses: load mod_socache_" + name + " or set GnuTLSOCSPCache";
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+std::shared_ptr<OcspStapler> make_ocsp_stapler(server_rec* s, const ServerConfig& sc, ServerCredentials& creds,
+                                               bool required)
+{
+    auto unmet = [&](const std::string& why) -> std::shared_ptr<OcspStapler> {
+        if (required)
+            throw Error("OCSP stapling is on but " + why);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "mod_gnutls: %s: no OCSP stapling: %s",
+                     server_label(s).c_str(), why.c_str());
+        return nullptr;
+    };
+    const CertificateChain& chain = creds.chain();
+    std::string uri = ocsp_responder_uri(chain.leaf());
+    if (uri.empty())
+        return unmet("the certificate names no http:// OCSP responder (Authority Information Access); use "
+                     "GnuTLSOCSPResponseFile");
+    gnutls_x509_crt_t issuer = nullptr;
+    for (std::size_t i = 1; i < chain.size(); ++i)
+        if (gnutls_x509_crt_check_issuer(chain.leaf(), chain.at(i))) {
+            issuer = chain.at(i);
+            break;
+        }
+    if (!issuer)
+        return unmet("the issuer of the certificate is not in GnuTLSCertificateFile (OCSP responses are checked "
+                     "against it): add the CA certificates to the chain file");
+    std::string why;
+    if (!cache_possible(*server_config(ap_server_conf), why))
+        return unmet(why);
+
+    auto st = std::make_shared<OcspStapler>();
+    st->s = s;
+    st->label = server_label(s);
+    st->cert_der = certificate_der(chain.leaf());
+    st->issuer_der = certificate_der(issuer);
+    st->uri = uri;
+    st->nonce = sc.ocsp_check_nonce.value_or(false);
+    st->auto_refresh = sc.ocsp_auto_refresh.value_or(true);
+    st->cache_timeout = sc.ocsp_cache_timeout.value_or(3600);
+    st->failure_timeout = sc.ocsp_failure_timeout.value_or(300);
+    st->fuzz_time = sc.ocsp_fuzz_time.value_or(std::max(st->cache_timeout / 8, st->failure_timeout * 2));
+    st->socket_timeout = sc.ocsp_socket_timeout.value_or(6);
+    unsigned char digest[32];
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, st->cert_der.data(), st->cert_der.size(), digest);
+    st->cache_key = "ocsp:";
+    for (unsigned char b : digest) {
+        static const char hex[] = "0123456789abcdef";
+        st->cache_key += hex[b >> 4];
+        st->cache_key += hex[b & 15];
+    }
+    creds.staple_ocsp_from(staple, st.get());
+    state.staplers.push_back(st);
+    return st;
+}
+
+int ocsp_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*)
+{
+    state = State{};
+    ap_mutex_register(pconf, fetch_mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
+    ap_mutex_register(pconf, cache_mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
+    return OK;
+}
+
+int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* base)
+{
+    if (state.staplers.empty())
+        return OK;
+    std::string spec = server_config(base)->ocsp_cache.value_or(default_cache);
+    std::string name = spec.substr(0, spec.find(':'));
+    const char* params = spec.find(':') == std::string::npos ? nullptr : apr_pstrdup(pconf, spec.c_str() + name.size() + 1);
+    state.provider = static_cast<const ap_socache_provider_t*>(
+        ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name.c_str(), AP_SOCACHE_PROVIDER_VERSION));
+    if (!state.provider)
+        return OK; // checked in make_ocsp_stapler
+    if (const char* err = state.provider->create(&state.instance, params, ptemp, pconf)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: GnuTLSOCSPCache: %s", err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    struct ap_socache_hints hints {};
+    hints.avg_id_len = 69;
+    hints.avg_obj_size = 2048;
+    hints.expiry_interval = 3600;
+    if (apr_status_t rv = state.provider->init(state.instance, "gnutls_ocsp", &hints, base, pconf); rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: GnuTLSOCSPCache: cannot initialise the %s cache",
+                     state.provider->name);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(
+        pconf, base,
+        [](void* s) -> apr_status_t {
+            if (state.provider && state.instance)
+                state.provider->destroy(state.instance, static_cast<server_rec*>(s));
+            state.instance = nullptr;
+            return APR_SUCCESS;
+        },
+        apr_pool_cleanup_null);
+    if (state.provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
+        if (apr_status_t rv = ap_global_mutex_create(&state.cache_mutex, nullptr, cache_mutex_type, nullptr, base,
+                                                     pconf, 0);
+            rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: cannot create the %s mutex", cache_mutex_type);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    if (apr_status_t rv = ap_global_mutex_create(&state.fetch_mutex, nullptr, fetch_mutex_type, nullptr, base, pconf, 0);
+        rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: cannot create the %s mutex", fetch_mutex_type);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    // Background refresh: one mod_watchdog thread in one child for all.
+    auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    auto register_cb = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    set_interval = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_set_callback_interval);
+    bool any_refresh = false;
+    for (auto& st : state.staplers)
+        any_refresh |= st->auto_refresh;
+    if (!any_refresh)
+        return OK;
+    watchdog = nullptr;
+    if (!get_instance || !register_cb || !set_interval ||
+        get_instance(&watchdog, "_mod_gnutls_ocsp_", 0, 1, pconf) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, base,
+                     "mod_gnutls: mod_watchdog is not available: OCSP responses are fetched during handshakes "
+                     "instead of in the background (GnuTLSOCSPAutoRefresh)");
+        return OK;
+    }
+    for (auto& st : state.staplers)
+        if (st->auto_refresh)
+            register_cb(watchdog, apr_time_from_sec(1), st.get(), refresh_in_background);
+    return OK;
+}
+
+void ocsp_child_init(apr_pool_t* p, server_rec* s)
+{
+    for (auto* m : {&state.cache_mutex, &state.fetch_mutex})
+        if (*m)
+            if (apr_status_t rv = apr_global_mutex_child_init(m, apr_global_mutex_lockfile(*m), p); rv != APR_SUCCESS)
+                ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: cannot attach to an OCSP mutex");
+}
+
+} // namespace mgs::httpd
