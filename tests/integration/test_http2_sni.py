@@ -1,6 +1,7 @@
 """ALPN through Apache's protocol hooks (Protocols h2 http/1.1 gives HTTP/2
 to curl, nghttp and h2load, HTTP/1.1 to others), and name-based virtual
-hosts chosen by SNI, with a file key and a token key on one port."""
+hosts chosen by SNI, with a file key, a token key and a TPM key on one
+port."""
 import subprocess
 
 import pytest
@@ -9,6 +10,7 @@ from harness.clients import curl, gnutls_cli
 from harness.httpd import Httpd
 from harness.ports import free_ports
 from harness.softhsm import SOFTHSM, SoftHsm
+from harness.swtpm import Swtpm
 
 PIN = "24682468"
 
@@ -21,12 +23,16 @@ def server(pki):
     one = pki.identity("sni-one", "p256", cn="one.test")
     two = (pki.certify("sni-two", pubkey=pub, cn="two.test"), url)
     three = pki.identity("sni-three", "rsa2048", cn="three.test")
+    tpm = Swtpm()
+    tpm_key, tpm_pub = tpm.genkey("sni-four")
+    four = (pki.certify("sni-four", pubkey=tpm_pub, cn="four.test"), tpm_key)
     h = Httpd(extra_modules=["http2"], env=hsm.env)
     port = free_ports(1)[0]
-    body = [f"GnuTLSPKCS11Module {SOFTHSM}"]
+    body = [f"GnuTLSPKCS11Module {SOFTHSM}", f"GnuTLSTPMTCTI {tpm.tcti}"]
     for name, (chain, key), extra in (("one.test", one, "  Protocols h2 http/1.1"),
                                       ("two.test", two, f"  GnuTLSPIN {PIN}"),
-                                      ("three.test", three, "  Protocols h2 http/1.1")):
+                                      ("three.test", three, "  Protocols h2 http/1.1"),
+                                      ("four.test", four, "  Protocols h2 http/1.1")):
         docroot = h.docroot(f"site-{name}", body=f"this is {name}\n")
         body.append(f'<VirtualHost 127.0.0.1:{port}>\n  ServerName {name}\n  GnuTLSEnable on\n'
                     f'  GnuTLSCertificateFile {chain}\n  GnuTLSKeyFile "{key}"\n{extra}\n'
@@ -36,6 +42,7 @@ def server(pki):
     yield h, port
     h.remove()
     hsm.remove()
+    tpm.remove()
 
 
 def fetch(port, pki, name, *extra):
@@ -45,7 +52,7 @@ def fetch(port, pki, name, *extra):
     return r.returncode, r.stdout, r.stderr
 
 
-@pytest.mark.parametrize("name", ["one.test", "two.test", "three.test"])
+@pytest.mark.parametrize("name", ["one.test", "two.test", "three.test", "four.test"])
 @pytest.mark.parametrize("version", ["--tlsv1.2", "--tlsv1.3"])
 def test_sni_picks_the_virtual_host(server, pki, name, version):
     h, port = server

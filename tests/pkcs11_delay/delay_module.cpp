@@ -1,0 +1,58 @@
+// A PKCS#11 module that stands for an HSM across a network: it forwards
+// every call to a real module (SoftHSM2 by default; MGS_P11_DELAY_TARGET
+// names another) and sleeps MGS_P11_DELAY_MS milliseconds (default 5) in each
+// C_Sign. With one session and one lock per key, such an HSM caps signing
+// at 1000/delay per second; the session pool is measured against that.
+#include <p11-kit/pkcs11.h>
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+namespace {
+
+CK_FUNCTION_LIST* target = nullptr;
+CK_FUNCTION_LIST forwarding;
+int delay_ms = 5;
+
+CK_RV delayed_sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR signature,
+                   CK_ULONG_PTR signature_len)
+{
+    // Only a real signature waits, not the size query (signature == NULL).
+    if (signature)
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    return target->C_Sign(session, data, data_len, signature, signature_len);
+}
+
+CK_RV delayed_sign_final(CK_SESSION_HANDLE session, CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
+{
+    if (signature)
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    return target->C_SignFinal(session, signature, signature_len);
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+    if (!list)
+        return CKR_ARGUMENTS_BAD;
+    if (!target) {
+        const char* path = std::getenv("MGS_P11_DELAY_TARGET");
+        void* lib = dlopen(path ? path : "/usr/lib/softhsm/libsofthsm2.so", RTLD_NOW | RTLD_LOCAL);
+        if (!lib)
+            return CKR_GENERAL_ERROR;
+        auto get = reinterpret_cast<CK_C_GetFunctionList>(dlsym(lib, "C_GetFunctionList"));
+        if (!get || get(&target) != CKR_OK)
+            return CKR_GENERAL_ERROR;
+        if (const char* d = std::getenv("MGS_P11_DELAY_MS"))
+            delay_ms = std::atoi(d);
+        forwarding = *target;
+        forwarding.C_Sign = delayed_sign;
+        forwarding.C_SignFinal = delayed_sign_final;
+    }
+    *list = &forwarding;
+    return CKR_OK;
+}
