@@ -3,12 +3,20 @@
 // names another) and sleeps MGS_P11_DELAY_MS milliseconds (default 5) in each
 // C_Sign. With one session and one lock per key, such an HSM caps signing
 // at 1000/delay per second; the session pool is measured against that.
+// With MGS_P11_DELAY_STATS=PATH, each process writes the largest number of
+// signatures it had in flight at once to PATH.<pid> (tests read it: more
+// than one means keys sign in parallel).
 #include <p11-kit/pkcs11.h>
 
 #include <dlfcn.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 namespace {
@@ -16,20 +24,38 @@ namespace {
 CK_FUNCTION_LIST* target = nullptr;
 CK_FUNCTION_LIST forwarding;
 int delay_ms = 5;
+std::atomic<int> in_flight{0};
+std::atomic<int> most_in_flight{0};
+
+void wait_like_a_network_hsm()
+{
+    int now = ++in_flight;
+    int seen = most_in_flight.load();
+    while (now > seen && !most_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    if (now > seen)
+        if (const char* stats = std::getenv("MGS_P11_DELAY_STATS"))
+            if (FILE* f = std::fopen((std::string(stats) + "." + std::to_string(::getpid())).c_str(), "w")) {
+                std::fprintf(f, "%d\n", now);
+                std::fclose(f);
+            }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    --in_flight;
+}
 
 CK_RV delayed_sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR signature,
                    CK_ULONG_PTR signature_len)
 {
     // Only a real signature waits, not the size query (signature == NULL).
     if (signature)
-        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        wait_like_a_network_hsm();
     return target->C_Sign(session, data, data_len, signature, signature_len);
 }
 
 CK_RV delayed_sign_final(CK_SESSION_HANDLE session, CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
 {
     if (signature)
-        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        wait_like_a_network_hsm();
     return target->C_SignFinal(session, signature, signature_len);
 }
 
