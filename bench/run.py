@@ -24,6 +24,11 @@ from harness.httpd import MODULES, Httpd  # noqa: E402
 from harness.pki import Pki  # noqa: E402
 from harness.ports import free_ports  # noqa: E402
 from harness.softhsm import SOFTHSM, SoftHsm  # noqa: E402
+from harness.swtpm import Swtpm  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGN_RATE = ROOT / "build" / "mgs_sign_rate"
+DELAY_MODULE = ROOT / "build" / "tests" / "pkcs11-delay.so"
 
 
 def tls_site(kind, port, chain, key, docroot):
@@ -87,6 +92,32 @@ def s_time(port, version, mode, seconds):
     return float(m.group(1)) / float(m.group(2)) if m else 0.0
 
 
+def s_time_parallel(port, version, clients, seconds):
+    """Full handshakes from `clients` concurrent s_time processes, summed."""
+    procs = [subprocess.Popen(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new", f"-tls{version}",
+                               "-time", str(seconds), "-www", "/"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) for _ in range(clients)]
+    total = 0.0
+    for p in procs:
+        out, _ = p.communicate(timeout=seconds + 120)
+        n = re.findall(r"(\d+) connections in (\d+) real seconds", out)
+        if n:
+            conns, secs = map(int, n[-1])
+            total += conns / max(secs, 1)
+    return total
+
+
+def sign_rate(key, *args):
+    """The backend's raw signing rate through our keystore (no TLS)."""
+    r = subprocess.run([str(SIGN_RATE), str(key), *map(str, args)], capture_output=True, text=True, timeout=300)
+    m = re.search(r"signatures/s=([\d.]+)", r.stdout)
+    return float(m.group(1)) if m else 0.0
+
+
+def failed_handshakes(server):
+    return len(re.findall(r"handshake failed|cannot sign", server.h.log()))
+
+
 def wrk(port, seconds):
     r = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"https://127.0.0.1:{port}/"],
                        capture_output=True, text=True, timeout=seconds + 60)
@@ -124,6 +155,8 @@ def main():
                 for v in ("1_3", "1_2"):
                     r[f"full handshakes/s, {key}, TLS{v.replace('_', '.')}"] = \
                         s_time(srv.ports[key], v, "new", args.seconds)
+            r["full handshakes/s, p256, TLS1.3, 16 clients"] = s_time_parallel(srv.ports["p256"], "1_3", 16,
+                                                                                 args.seconds)
             r["resumed handshakes/s, p256, TLS1.2"] = s_time(srv.ports["p256"], "1_2", "reuse", args.seconds)
             r["keep-alive requests/s, 1 KiB"] = wrk(srv.ports["p256"], args.seconds)
             r["HTTP/2 requests/s (h2load)"] = h2load(srv.ports["p256"], 20000)
@@ -146,7 +179,52 @@ def main():
     finally:
         hsm.remove()
 
-    width = max(len(k) for k in results["gnutls"])
+    # TPM 2.0 (swtpm), ECDSA P-256, through the key agent: one client and 16.
+    tpm = Swtpm()
+    try:
+        tpm_key, tpm_pub = tpm.genkey("bench")
+        tpm_ceiling = sign_rate(tpm_key, "--tcti", tpm.tcti, "--seconds", args.seconds)
+        srv = Server("gnutls", {"p256": (pki.certify("bench-tpm", pubkey=tpm_pub), tpm_key)},
+                     preamble=f"GnuTLSTPMTCTI {tpm.tcti}\nLogLevel gnutls:info")
+        try:
+            tpm_rates = {c: s_time_parallel(srv.ports["p256"], "1_3", c, args.seconds) for c in (1, 16)}
+            tpm_failed = failed_handshakes(srv)
+        finally:
+            srv.stop()
+    finally:
+        tpm.remove()
+
+    # A network HSM (5 ms per signature) in front of SoftHSM2, one Apache
+    # child with 64 threads, 64 concurrent clients; one session would cap it
+    # at 200 signatures/s.
+    hsm = SoftHsm()
+    try:
+        hsm.token("slow", "12341234")
+        url, pub = hsm.generate("slow", "12341234", "web")
+        env = dict(hsm.env, MGS_P11_DELAY_MS="5")
+        os.environ.update(env)
+        delay_ceiling = sign_rate(url, "--module", DELAY_MODULE, "--pin", "12341234", "--threads", 64,
+                                  "--seconds", args.seconds)
+        one_session = sign_rate(url, "--module", DELAY_MODULE, "--pin", "12341234", "--threads", 1,
+                                "--seconds", args.seconds)
+        srv = Server("gnutls", {"p256": (pki.certify("bench-slow", pubkey=pub), f'"{url}"')}, env=env,
+                     preamble=f"GnuTLSPKCS11Module {DELAY_MODULE}\nGnuTLSPIN 12341234")
+        text = srv.h.conf.read_text()
+        for line in ("StartServers 2", "ServerLimit 4", "MaxRequestWorkers 16"):
+            text = text.replace(line, "")
+        srv.h.conf.write_text(text + "\nStartServers 1\nServerLimit 1\nThreadsPerChild 64\n"
+                                     "MaxRequestWorkers 64\nMinSpareThreads 1\nMaxSpareThreads 64\n")
+        srv.h.stop()
+        srv.h.start()
+        try:
+            slow = {c: s_time_parallel(srv.ports["p256"], "1_3", c, args.seconds) for c in (1, 16, 64)}
+        finally:
+            srv.stop()
+    finally:
+        hsm.remove()
+    file_ceiling = sign_rate(identities["p256"][1], "--seconds", args.seconds)
+
+    width = 54
     print(f"{'measure':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  {'ratio':>6}")
     for k in results["gnutls"]:
         g, s = results["gnutls"][k], results["ssl"][k]
@@ -158,6 +236,28 @@ def main():
         k = f"full handshakes/s, p256, TLS{v.replace('_', '.')}"
         f = results["gnutls"][k]
         print(f"{k:<{width}}  {token[v]:11.1f}  {f:11.1f}  {token[v] / f if f else float('nan'):6.2f}")
+    file_rates = {1: results["gnutls"]["full handshakes/s, p256, TLS1.3"],
+                  16: results["gnutls"]["full handshakes/s, p256, TLS1.3, 16 clients"]}
+    print()
+    print(f"{'TPM 2.0 (swtpm) ECDSA key vs our file key':<{width}}  {'tpm':>11}  {'file':>11}  {'ratio':>6}")
+    for c in (1, 16):
+        f = file_rates[c]
+        print(f"{f'full handshakes/s, TLS1.3, {c} client(s)':<{width}}  {tpm_rates[c]:11.1f}  "
+              f"{f:11.1f}  {tpm_rates[c] / f if f else float('nan'):6.2f}")
+    print(f"{'  vs swtpm raw signing ceiling (16 clients)':<{width}}  {tpm_rates[16]:11.1f}  {tpm_ceiling:11.1f}  "
+          f"{tpm_rates[16] / tpm_ceiling if tpm_ceiling else float('nan'):6.2f}")
+    print(f"{'  failed handshakes or sign errors logged':<{width}}  {tpm_failed:11d}")
+    print()
+    print(f"{'5 ms network HSM, one child':<{width}}  {'rate':>11}  {'1 session':>11}  {'ratio':>6}")
+    for c in (1, 16, 64):
+        print(f"{f'full handshakes/s, TLS1.3, {c} client(s)':<{width}}  {slow[c]:11.1f}  {200.0:11.1f}  "
+              f"{slow[c] / 200.0:6.2f}")
+    print(f"{'  raw signing, 64 threads (pool) / 1 thread':<{width}}  {delay_ceiling:11.1f}  {one_session:11.1f}  "
+          f"{delay_ceiling / one_session if one_session else float('nan'):6.2f}")
+    print()
+    print(f"{'raw signing ceilings (our keystore, 1 thread)':<{width}}  {'sig/s':>11}")
+    print(f"{'  file ECDSA P-256 (GnuTLS)':<{width}}  {file_ceiling:11.1f}")
+    print(f"{'  swtpm ECDSA P-256 (TPM2_Sign)':<{width}}  {tpm_ceiling:11.1f}")
 
 
 if __name__ == "__main__":

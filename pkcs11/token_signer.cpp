@@ -25,7 +25,7 @@ namespace {
 
 // Sessions a key may hold per process: enough for worker threads to sign in
 // parallel, few enough for tokens with small session limits.
-constexpr unsigned max_sessions_per_key = 8;
+constexpr unsigned max_sessions_per_key = 16;
 
 int pin_callback(void* userdata, int, const char*, const char*, unsigned flags, char* pin, size_t pin_max)
 {
