@@ -29,6 +29,7 @@ from harness.swtpm import Swtpm  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SIGN_RATE = ROOT / "build" / "mgs_sign_rate"
 DELAY_MODULE = ROOT / "build" / "tests" / "pkcs11-delay.so"
+PKCS11_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"  # libengine-pkcs11-openssl
 
 
 def tls_site(kind, port, chain, key, docroot):
@@ -164,7 +165,8 @@ def main():
         finally:
             srv.stop()
     # Hardware keys cost little: the same ECDSA P-256 handshake with the key
-    # in a SoftHSM2 token, against our own file-key rate.
+    # in a SoftHSM2 token, against our own file-key rate and against mod_ssl
+    # using the same token key through the OpenSSL pkcs11 engine.
     hsm = SoftHsm()
     try:
         hsm.token("bench", "12341234")
@@ -174,6 +176,26 @@ def main():
                      preamble=f"GnuTLSPKCS11Module {SOFTHSM}\nGnuTLSPIN 12341234")
         try:
             token = {v: s_time(srv.ports["p256"], v, "new", args.seconds) for v in ("1_3", "1_2")}
+        finally:
+            srv.stop()
+        engine_conf = hsm.dir / "openssl-pkcs11.cnf"
+        engine_conf.write_text(f"""openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = {PKCS11_ENGINE}
+MODULE_PATH = {SOFTHSM}
+PIN = 12341234
+init = 0
+""")
+        os.chmod(engine_conf, 0o644)
+        srv = Server("ssl", {"p256": (token_chain, f'"{url};type=private"')},
+                     env=dict(hsm.env, OPENSSL_CONF=str(engine_conf)), preamble="SSLCryptoDevice pkcs11")
+        try:
+            ssl_token = {v: s_time(srv.ports["p256"], v, "new", args.seconds) for v in ("1_3", "1_2")}
         finally:
             srv.stop()
     finally:
@@ -236,6 +258,13 @@ def main():
         k = f"full handshakes/s, p256, TLS{v.replace('_', '.')}"
         f = results["gnutls"][k]
         print(f"{k:<{width}}  {token[v]:11.1f}  {f:11.1f}  {token[v] / f if f else float('nan'):6.2f}")
+    print()
+    print(f"{'SoftHSM2 key: mod_gnutls vs mod_ssl (pkcs11 engine)':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  "
+          f"{'ratio':>6}")
+    for v in ("1_3", "1_2"):
+        k = f"full handshakes/s, p256, TLS{v.replace('_', '.')}"
+        print(f"{k:<{width}}  {token[v]:11.1f}  {ssl_token[v]:11.1f}  "
+              f"{token[v] / ssl_token[v] if ssl_token[v] else float('nan'):6.2f}")
     file_rates = {1: results["gnutls"]["full handshakes/s, p256, TLS1.3"],
                   16: results["gnutls"]["full handshakes/s, p256, TLS1.3, 16 clients"]}
     print()

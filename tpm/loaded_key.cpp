@@ -47,17 +47,6 @@ TPM2B_PUBLIC srk_template(bool rsa)
     return t;
 }
 
-TPMI_ALG_HASH tpm_hash(gnutls_digest_algorithm_t h)
-{
-    switch (h) {
-    case GNUTLS_DIG_SHA1: return TPM2_ALG_SHA1;
-    case GNUTLS_DIG_SHA256: return TPM2_ALG_SHA256;
-    case GNUTLS_DIG_SHA384: return TPM2_ALG_SHA384;
-    case GNUTLS_DIG_SHA512: return TPM2_ALG_SHA512;
-    default: throw Error("the TPM has no hash algorithm for " + std::string(gnutls_digest_get_name(h)));
-    }
-}
-
 void check(TSS2_RC rc, const std::string& what)
 {
     if (rc != TSS2_RC_SUCCESS)
@@ -65,6 +54,17 @@ void check(TSS2_RC rc, const std::string& what)
 }
 
 } // namespace
+
+TPMI_ALG_HASH tpm_hash_alg(gnutls_digest_algorithm_t h)
+{
+    switch (h) {
+    case GNUTLS_DIG_SHA1: return TPM2_ALG_SHA1;
+    case GNUTLS_DIG_SHA256: return TPM2_ALG_SHA256;
+    case GNUTLS_DIG_SHA384: return TPM2_ALG_SHA384;
+    case GNUTLS_DIG_SHA512: return TPM2_ALG_SHA512;
+    default: return TPM2_ALG_ERROR;
+    }
+}
 
 LoadedKey::LoadedKey(TpmContext& tpm, const KeySpec& spec) : tpm_(tpm)
 {
@@ -264,7 +264,9 @@ Bytes LoadedKey::sign_digest(TPM2_ALG_ID alg, gnutls_digest_algorithm_t hash, st
     std::memcpy(d.buffer, digest.data(), digest.size());
     TPMT_SIG_SCHEME scheme{};
     scheme.scheme = alg;
-    scheme.details.any.hashAlg = tpm_hash(hash);
+    scheme.details.any.hashAlg = tpm_hash_alg(hash);
+    if (scheme.details.any.hashAlg == TPM2_ALG_ERROR)
+        throw Error("the TPM has no hash algorithm for " + std::string(gnutls_digest_get_name(hash)));
     TPMT_TK_HASHCHECK validation{};
     validation.tag = TPM2_ST_HASHCHECK;
     validation.hierarchy = TPM2_RH_NULL;

@@ -25,6 +25,9 @@ private:
     TSS2_RC rc_;
 };
 
+// The TPM's name for a GnuTLS hash, or TPM2_ALG_ERROR if it has none.
+TPMI_ALG_HASH tpm_hash_alg(gnutls_digest_algorithm_t hash);
+
 // Everything needed to load a key again (after a TPM restart, or in the key
 // agent): no TPM state, only the reference and its secrets.
 struct KeySpec {

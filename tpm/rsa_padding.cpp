@@ -6,15 +6,15 @@
 
 namespace mgs::tpm {
 
-namespace {
-
-Bytes hash_of(gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> data)
+Bytes digest_of(gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> data)
 {
     Bytes out(gnutls_hash_get_len(hash));
     if (int rc = gnutls_hash_fast(hash, data.data(), data.size(), out.data()); rc < 0)
         throw_gnutls("hashing failed", rc);
     return out;
 }
+
+namespace {
 
 Bytes mgf1(gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> seed, std::size_t len)
 {
@@ -23,7 +23,7 @@ Bytes mgf1(gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> seed, s
         Bytes in(seed.begin(), seed.end());
         for (int shift = 24; shift >= 0; shift -= 8)
             in.push_back(static_cast<std::uint8_t>(counter >> shift));
-        Bytes h = hash_of(hash, in);
+        Bytes h = digest_of(hash, in);
         out.insert(out.end(), h.begin(), h.end());
     }
     out.resize(len);
@@ -70,7 +70,7 @@ Bytes pss_block(gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> m_
     Bytes m_prime(8, 0);
     m_prime.insert(m_prime.end(), m_hash.begin(), m_hash.end());
     m_prime.insert(m_prime.end(), salt.begin(), salt.end());
-    Bytes h = hash_of(hash, m_prime);
+    Bytes h = digest_of(hash, m_prime);
 
     Bytes db(em_len - h_len - 1, 0);
     db[em_len - s_len - h_len - 2] = 0x01;

@@ -9,6 +9,9 @@
 
 namespace mgs::tpm {
 
+// The hash of `data` (GnuTLS).
+Bytes digest_of(gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> data);
+
 // EMSA-PKCS1-v1_5 type 1 block of `modulus_bytes` around `t` (a DigestInfo,
 // or the 36-byte MD5+SHA1 of TLS 1.0).
 Bytes pkcs1_v15_block(std::span<const std::uint8_t> t, std::size_t modulus_bytes);

@@ -26,14 +26,6 @@ bool is_pss(gnutls_sign_algorithm_t s)
     }
 }
 
-Bytes hash_of(gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> data)
-{
-    Bytes out(gnutls_hash_get_len(hash));
-    if (int rc = gnutls_hash_fast(hash, data.data(), data.size(), out.data()); rc < 0)
-        throw_gnutls("hashing failed", rc);
-    return out;
-}
-
 gnutls_digest_algorithm_t hash_by_size(std::size_t n)
 {
     switch (n) {
@@ -72,7 +64,7 @@ Bytes sign_rsa(LoadedKey& key, const SignRequest& req)
         return key.sign_digest(TPM2_ALG_RSASSA, h, digest);
     }
     gnutls_digest_algorithm_t h = gnutls_sign_get_hash_algorithm(req.scheme);
-    Bytes digest = req.kind == SignInput::message ? hash_of(h, req.input) : Bytes(req.input.begin(), req.input.end());
+    Bytes digest = req.kind == SignInput::message ? digest_of(h, req.input) : Bytes(req.input.begin(), req.input.end());
     if (is_pss(req.scheme))
         return key.raw_rsa() ? key.rsa_raw(pss_block(h, digest, key.bits()))
                              : key.sign_digest(TPM2_ALG_RSAPSS, h, digest);
@@ -84,13 +76,13 @@ Bytes sign_ecdsa(LoadedKey& key, const SignRequest& req)
 {
     gnutls_digest_algorithm_t h = gnutls_sign_get_hash_algorithm(req.scheme);
     if (req.kind == SignInput::message)
-        return key.sign_digest(TPM2_ALG_ECDSA, h, hash_of(h, req.input));
+        return key.sign_digest(TPM2_ALG_ECDSA, h, digest_of(h, req.input));
     if (h == GNUTLS_DIG_UNKNOWN || req.input.size() != gnutls_hash_get_len(h))
         h = hash_by_size(req.input.size());
     return key.sign_digest(TPM2_ALG_ECDSA, h, req.input);
 }
 
-TPMI_ALG_HASH tpm_hash_of(gnutls_digest_algorithm_t h)
+TPMI_ALG_HASH tpm_digest_of(gnutls_digest_algorithm_t h)
 {
     switch (h) {
     case GNUTLS_DIG_SHA1: return TPM2_ALG_SHA1;
@@ -143,7 +135,7 @@ std::vector<gnutls_sign_algorithm_t> tls_schemes(LoadedKey& key)
     }
     if (fixed_hash != TPM2_ALG_NULL)
         std::erase_if(schemes, [&](gnutls_sign_algorithm_t s) {
-            return tpm_hash_of(gnutls_sign_get_hash_algorithm(s)) != fixed_hash;
+            return tpm_digest_of(gnutls_sign_get_hash_algorithm(s)) != fixed_hash;
         });
     if (schemes.empty())
         throw Error("the TPM key can make no signature TLS uses");
