@@ -4,6 +4,7 @@
 #include "keystore/file_io.h"
 #include "src/certificate_chain.h"
 #include "tpm/key_agent.h"
+#include "tpm/key_check.h"
 #include "tpm/key_file.h"
 #include "tpm/tls_signing.h"
 
@@ -35,36 +36,11 @@ class TpmSigner final : public Signer {
 public:
     explicit TpmSigner(KeySpec spec) : spec_(std::move(spec))
     {
-        TpmContext tpm(spec_.tcti);
-        LoadedKey key(tpm, spec_);
-        pk_ = key.algorithm();
-        bits_ = key.bits();
-        schemes_ = tls_schemes(key);
-        PubKey pub = key.public_key();
-        public_der_ = public_key_der(pub.get());
-        // One signature now: a wrong key authorization shows at startup, not
-        // at the first handshake (and is not retried: TPM dictionary-attack
-        // protection counts every failure).
-        Bytes digest(gnutls_hash_get_len(GNUTLS_DIG_SHA256), 0x42);
-        gnutls_sign_algorithm_t probe = schemes_.front();
-        if (gnutls_sign_get_hash_algorithm(probe) != GNUTLS_DIG_SHA256)
-            for (auto s : schemes_)
-                if (gnutls_sign_get_hash_algorithm(s) == GNUTLS_DIG_SHA256)
-                    probe = s;
-        Bytes sig;
-        try {
-            sig = sign_for_tls(key, SignRequest{probe, SignInput::digest, digest, 0});
-        } catch (const TpmError& e) {
-            TSS2_RC base = e.rc() & ~TPM2_RC_N_MASK;
-            if (base == TPM2_RC_AUTH_FAIL || base == TPM2_RC_BAD_AUTH)
-                throw Error("the TPM refused the key's authorization (GnuTLSPIN / GnuTLSPINSource): " +
-                            rc_text(e.rc()));
-            throw;
-        }
-        gnutls_datum_t d{digest.data(), static_cast<unsigned>(digest.size())};
-        gnutls_datum_t s{sig.data(), static_cast<unsigned>(sig.size())};
-        if (int rc = gnutls_pubkey_verify_hash2(pub.get(), probe, 0, &d, &s); rc < 0)
-            throw_gnutls("a test signature by the TPM key does not verify against its public key", rc);
+        KeyFacts facts = check_key_in_child(spec_);
+        pk_ = facts.algorithm;
+        bits_ = facts.bits;
+        schemes_ = std::move(facts.schemes);
+        public_der_ = std::move(facts.public_der);
     }
 
     std::string describe() const override { return spec_.reference; }

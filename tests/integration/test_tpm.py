@@ -16,6 +16,7 @@ from harness.httpd import Httpd, vhost
 from harness.pki import Pki
 from harness.ports import free_ports
 from harness.swtpm import Swtpm
+from harness.tabrmd import Tabrmd
 
 KEY_PIN = "tpm-key-auth-7731"
 
@@ -231,3 +232,32 @@ def test_graceful_restart_keeps_serving(pki, tpm, httpd):
     time.sleep(0.5)
     rc, out, err = curl(port, pki.ca_cert)
     assert rc == 0 and out.endswith("\n200"), (out, err, httpd.log())
+
+
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+def test_through_the_tpm2_abrmd_resource_manager(pki, mpm):
+    tpm = Swtpm()
+    abrmd = Tabrmd(tpm)
+    h = Httpd(mpm=mpm, env=abrmd.env)
+    try:
+        key, pub = tpm.genkey("abrmd", tcti=abrmd.tcti, env=abrmd.env)
+        chain = pki.certify(f"tpm-abrmd-{mpm}", pubkey=pub)
+        port = free_ports(1)[0]
+        h.docroot("htdocs", body="key sealed in a TPM\n")
+        h.write_config(f"GnuTLSTPMTCTI {abrmd.tcti}\n" + vhost(port, chain, key), [port])
+        h.start()
+
+        def one(i):
+            rc, out, _ = curl(port, pki.ca_cert, "1.3" if i % 2 else "1.2")
+            return rc == 0 and out.endswith("\n200")
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(one, range(32))), h.log()
+        # A resource manager serves many clients: configtest works beside
+        # the running server's key agent (with bare swtpm it would wait).
+        rc, out = h.configtest()
+        assert rc == 0, out
+    finally:
+        h.remove()
+        abrmd.stop()
+        tpm.remove()

@@ -78,18 +78,20 @@ class Swtpm:
         self._run(["tpm2_flushcontext", "-t"], {"TPM2TOOLS_TCTI": self.tcti})
         return r
 
-    def genkey(self, name, algorithm="EC", option="group:P-256", auth=None):
-        """A TSS2 PRIVATE KEY file made by tpm2-openssl, and its public key."""
+    def genkey(self, name, algorithm="EC", option="group:P-256", auth=None, tcti=None, env=None):
+        """A TSS2 PRIVATE KEY file made by tpm2-openssl, and its public key
+        (through another TCTI, e.g. a resource manager, if given)."""
+        tool_env = {"TPM2OPENSSL_TCTI": tcti or self.tcti, **(env or {})}
         key = self.dir / f"{name}.tss2.pem"
         opts = ["-pkeyopt", option]
         if auth:
             opts += ["-pkeyopt", f"user-auth:{auth}"]
         self._run(["openssl", "genpkey", "-provider", "tpm2", "-provider", "default",
-                   "-algorithm", algorithm, *opts, "-out", str(key)], {"TPM2OPENSSL_TCTI": self.tcti})
+                   "-algorithm", algorithm, *opts, "-out", str(key)], tool_env)
         pub = self.dir / f"{name}.pub.pem"
         passin = ["-passin", f"pass:{auth}"] if auth else []
         self._run(["openssl", "pkey", "-provider", "tpm2", "-provider", "default", "-in", str(key), *passin,
-                   "-pubout", "-out", str(pub)], {"TPM2OPENSSL_TCTI": self.tcti})
+                   "-pubout", "-out", str(pub)], tool_env)
         os.chmod(key, 0o644)
         return key, pub
 

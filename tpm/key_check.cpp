@@ -1,0 +1,165 @@
+#include "tpm/key_check.h"
+
+#include "src/certificate_chain.h"
+#include "tpm/tls_signing.h"
+#include "tpm/tpm_context.h"
+
+#include <gnutls/crypto.h>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mgs::tpm {
+
+KeyFacts check_key(const KeySpec& spec)
+{
+    TpmContext tpm(spec.tcti);
+    LoadedKey key(tpm, spec);
+    KeyFacts facts;
+    facts.algorithm = key.algorithm();
+    facts.bits = key.bits();
+    facts.schemes = tls_schemes(key);
+    PubKey pub = key.public_key();
+    facts.public_der = public_key_der(pub.get());
+    // One signature now: a wrong key authorization shows at startup, not at
+    // the first handshake (and is not retried: TPM dictionary-attack
+    // protection counts every failure).
+    Bytes digest(gnutls_hash_get_len(GNUTLS_DIG_SHA256), 0x42);
+    gnutls_sign_algorithm_t probe = facts.schemes.front();
+    if (gnutls_sign_get_hash_algorithm(probe) != GNUTLS_DIG_SHA256)
+        for (auto s : facts.schemes)
+            if (gnutls_sign_get_hash_algorithm(s) == GNUTLS_DIG_SHA256)
+                probe = s;
+    Bytes sig;
+    try {
+        sig = sign_for_tls(key, SignRequest{probe, SignInput::digest, digest, 0});
+    } catch (const TpmError& e) {
+        TSS2_RC base = e.rc() & ~TPM2_RC_N_MASK;
+        if (base == TPM2_RC_AUTH_FAIL || base == TPM2_RC_BAD_AUTH)
+            throw Error("the TPM refused the key's authorization (GnuTLSPIN / GnuTLSPINSource): " + rc_text(e.rc()));
+        throw;
+    }
+    gnutls_datum_t d{digest.data(), static_cast<unsigned>(digest.size())};
+    gnutls_datum_t s{sig.data(), static_cast<unsigned>(sig.size())};
+    if (int rc = gnutls_pubkey_verify_hash2(pub.get(), probe, 0, &d, &s); rc < 0)
+        throw_gnutls("a test signature by the TPM key does not verify against its public key", rc);
+    return facts;
+}
+
+namespace {
+
+// The child's answer on the pipe: 0 + facts, or 1 + the error text.
+void put_u32(Bytes& out, std::uint32_t v)
+{
+    for (int i = 0; i < 4; ++i)
+        out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint32_t get_u32(const Bytes& in, std::size_t& at)
+{
+    if (at + 4 > in.size())
+        throw Error("the TPM key check process sent a truncated answer");
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i)
+        v |= static_cast<std::uint32_t>(in[at + i]) << (8 * i);
+    at += 4;
+    return v;
+}
+
+Bytes encode(const KeyFacts& f)
+{
+    Bytes out{0};
+    put_u32(out, static_cast<std::uint32_t>(f.algorithm));
+    put_u32(out, f.bits);
+    put_u32(out, static_cast<std::uint32_t>(f.schemes.size()));
+    for (auto s : f.schemes)
+        put_u32(out, static_cast<std::uint32_t>(s));
+    out.insert(out.end(), f.public_der.begin(), f.public_der.end());
+    return out;
+}
+
+KeyFacts decode(const Bytes& in)
+{
+    if (in.empty())
+        throw Error("the TPM key check process died without an answer");
+    if (in[0] != 0)
+        throw Error(std::string(in.begin() + 1, in.end()));
+    std::size_t at = 1;
+    KeyFacts f;
+    f.algorithm = static_cast<gnutls_pk_algorithm_t>(get_u32(in, at));
+    f.bits = get_u32(in, at);
+    std::uint32_t n = get_u32(in, at);
+    if (n == 0 || n > 64)
+        throw Error("the TPM key check process sent a malformed answer");
+    for (std::uint32_t i = 0; i < n; ++i)
+        f.schemes.push_back(static_cast<gnutls_sign_algorithm_t>(get_u32(in, at)));
+    f.public_der.assign(in.begin() + static_cast<std::ptrdiff_t>(at), in.end());
+    return f;
+}
+
+void write_all(int fd, const Bytes& data)
+{
+    std::size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+} // namespace
+
+KeyFacts check_key_in_child(const KeySpec& spec)
+{
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        throw Error(std::string("cannot start the TPM key check: pipe: ") + std::strerror(errno));
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        int err = errno;
+        ::close(fds[0]);
+        ::close(fds[1]);
+        throw Error(std::string("cannot start the TPM key check: fork: ") + std::strerror(err));
+    }
+    if (pid == 0) {
+        ::close(fds[0]);
+        Bytes answer;
+        try {
+            answer = encode(check_key(spec));
+        } catch (const std::exception& e) {
+            std::string text = std::string("\x01") + e.what();
+            answer.assign(text.begin(), text.end());
+        } catch (...) {
+            std::string text = "\x01the TPM key check failed";
+            answer.assign(text.begin(), text.end());
+        }
+        write_all(fds[1], answer);
+        // No exit handlers: they belong to the parent (Apache's, GnuTLS's).
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    Bytes answer;
+    std::uint8_t buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        answer.insert(answer.end(), buf, buf + n);
+    }
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return decode(answer);
+}
+
+} // namespace mgs::tpm
