@@ -18,7 +18,8 @@ CertCredentials new_credentials()
 } // namespace
 
 ServerCredentials::ServerCredentials(CertificateChain chain, std::shared_ptr<Signer> signer)
-    : chain_(std::move(chain)), signer_(std::move(signer)), creds_(new_credentials())
+    : chain_(std::move(chain)), leaf_fields_(read_certificate_fields(chain_.leaf(), true)),
+      signer_(std::move(signer)), creds_(new_credentials())
 {
     if (public_key_der(chain_.leaf_public_key().get()) != public_key_der(signer_->public_key().get()))
         throw KeyMismatchError(chain_.leaf_subject());

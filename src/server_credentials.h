@@ -5,6 +5,7 @@
 
 #include "keystore/error.h"
 #include "src/certificate_chain.h"
+#include "src/certificate_fields.h"
 
 #include <memory>
 
@@ -44,9 +45,13 @@ public:
     void staple_ocsp_from(gnutls_status_request_ocsp_func fetch, void* data);
     const CertificateChain& chain() const { return chain_; }
     const Signer& signer() const { return *signer_; }
+    // The end-entity certificate's SSL_SERVER_* values, read at startup
+    // rather than at every request.
+    const CertificateFields& leaf_fields() const { return leaf_fields_; }
 
 private:
     CertificateChain chain_;
+    CertificateFields leaf_fields_;
     std::shared_ptr<Signer> signer_;
     std::unique_ptr<gnutls_dh_params_int, GnutlsDeleter<gnutls_dh_params_deinit>> dh_params_;
     CertCredentials creds_;

@@ -2,6 +2,7 @@
 // established session and the server certificate it presented.
 #pragma once
 
+#include "src/certificate_fields.h"
 #include "src/tls_connection.h"
 
 #include <optional>
@@ -23,9 +24,5 @@ std::optional<std::string> tls_variable(const TlsConnection& conn, std::string_v
 // Everything exported to CGI/SSI for this connection.
 std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnection& conn,
                                                                const VariableOptions& options);
-
-// Certificate helpers, also used for the status page.
-std::string certificate_time(time_t t); // "Nov 22 14:59:54 2026 GMT", as mod_ssl
-std::vector<std::string> subject_alt_names(gnutls_x509_crt_t crt); // "DNSNAME:x", "UNSUPPORTED"
 
 } // namespace mgs
