@@ -19,12 +19,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.httpd import MODULES, Httpd  # noqa: E402
 from harness.pki import Pki  # noqa: E402
 from harness.ports import free_ports  # noqa: E402
 from harness.softhsm import SOFTHSM, SoftHsm  # noqa: E402
 from harness.swtpm import Swtpm  # noqa: E402
+from server_usage import IdleConnections, cpu_seconds, memory_kib  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGN_RATE = ROOT / "build" / "mgs_sign_rate"
@@ -67,7 +69,10 @@ class Server:
         body = "\n".join(tls_site(kind, self.ports[name], *identities[name], docroot) for name in identities)
         cache = (f"GnuTLSCache shmcb:{self.h.root}/run/gcache(1024000)" if kind == "gnutls"
                  else f"SSLSessionCache shmcb:{self.h.root}/run/scache(1024000)")
-        conf_body = preamble + "\n" + cache + "\n" + body
+        # Idle keep-alive connections wait in the event MPM's listener, not in
+        # a worker: let each child hold many of them, for long enough.
+        idle = "KeepAliveTimeout 120\nMaxKeepAliveRequests 0\nAsyncRequestWorkerFactor 200"
+        conf_body = preamble + "\n" + cache + "\n" + idle + "\n" + body
         self.h.write_config(conf_body, self.ports.values())
         if kind == "ssl":
             # Same module set for both; mod_gnutls is loaded but not enabled here.
@@ -82,15 +87,46 @@ class Server:
         self.h.remove()
 
 
-def s_time(port, version, mode, seconds):
+def s_time_counted(port, version, mode, seconds):
+    """(connections per second, connections made) by one openssl s_time."""
     r = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", f"-{mode}", f"-tls{version}",
                         "-time", str(seconds), "-www", "/"], capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"(\d+) connections in ([\d.]+)s; ([\d.]+) connections/user sec", r.stdout)
     n = re.findall(r"(\d+) connections in (\d+) real seconds", r.stdout)
     if n:
         conns, secs = map(int, n[-1])
-        return conns / max(secs, 1)
-    return float(m.group(1)) / float(m.group(2)) if m else 0.0
+        return conns / max(secs, 1), conns
+    return (float(m.group(1)) / float(m.group(2)), int(m.group(1))) if m else (0.0, 0)
+
+
+def s_time(port, version, mode, seconds):
+    return s_time_counted(port, version, mode, seconds)[0]
+
+
+def handshakes_and_cpu(server, port, version, seconds):
+    """Full-handshake rate and the server's CPU time per handshake (µs, all
+    Apache processes, from /proc), in one bounded s_time run."""
+    before = cpu_seconds(server.h.pid())
+    rate, conns = s_time_counted(port, version, "new", seconds)
+    used = cpu_seconds(server.h.pid()) - before
+    return rate, (used / conns * 1e6 if conns else float("nan"))
+
+
+def idle_memory_per_connection(server, port, count):
+    """KiB of server memory (PSS, all Apache processes) per idle TLS
+    connection: `count` connections that each made one request and wait."""
+    warm = IdleConnections(port, 50)  # the first connections grow pools and arenas
+    warm.close()
+    time.sleep(1)
+    pss0, _ = memory_kib(server.h.pid())
+    idle = IdleConnections(port, count)
+    try:
+        time.sleep(1)
+        pss1, _ = memory_kib(server.h.pid())
+        assert idle.all_open(), "the server dropped idle connections"
+    finally:
+        idle.close()
+    return (pss1 - pss0) / count
 
 
 def s_time_parallel(port, version, clients, seconds):
@@ -112,6 +148,14 @@ def sign_rate(key, *args):
     """The backend's raw signing rate through our keystore (no TLS)."""
     r = subprocess.run([str(SIGN_RATE), str(key), *map(str, args)], capture_output=True, text=True, timeout=300)
     m = re.search(r"signatures/s=([\d.]+)", r.stdout)
+    return float(m.group(1)) if m else 0.0
+
+
+def openssl_rsa_sign_rate(seconds):
+    """OpenSSL's RSA-2048 signatures/s in one thread (what mod_ssl signs with)."""
+    r = subprocess.run(["openssl", "speed", "-seconds", str(seconds), "rsa2048"], capture_output=True, text=True,
+                       timeout=seconds * 4 + 60)
+    m = re.search(r"^rsa\s+2048 bits\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)", r.stdout, re.M)
     return float(m.group(1)) if m else 0.0
 
 
@@ -144,18 +188,23 @@ def bulk(port, count):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5, help="duration of each timed load loop")
+    ap.add_argument("--idle", type=int, default=1000, help="idle TLS connections for the memory measure")
     args = ap.parse_args()
     pki = Pki(Path(os.environ.get("TMPDIR", "/tmp")) / f"mgs-bench-pki-{os.getpid()}")
     identities = {"p256": pki.identity("bench-p256", "p256"), "rsa2048": pki.identity("bench-rsa", "rsa2048")}
-    results = {}
+    results, cpu_results, memory = {}, {}, {}
     for kind in ("gnutls", "ssl"):
         srv = Server(kind, identities)
         try:
             r = results[kind] = {}
+            cpu = cpu_results[kind] = {}
+            # First, on the fresh server: memory per idle connection.
+            memory[kind] = idle_memory_per_connection(srv, srv.ports["p256"], args.idle)
             for key in identities:
                 for v in ("1_3", "1_2"):
-                    r[f"full handshakes/s, {key}, TLS{v.replace('_', '.')}"] = \
-                        s_time(srv.ports[key], v, "new", args.seconds)
+                    name = f"{key}, TLS{v.replace('_', '.')}"
+                    r[f"full handshakes/s, {name}"], cpu[name] = handshakes_and_cpu(srv, srv.ports[key], v,
+                                                                                     args.seconds)
             r["full handshakes/s, p256, TLS1.3, 16 clients"] = s_time_parallel(srv.ports["p256"], "1_3", 16,
                                                                                  args.seconds)
             r["resumed handshakes/s, p256, TLS1.2"] = s_time(srv.ports["p256"], "1_2", "reuse", args.seconds)
@@ -175,7 +224,7 @@ def main():
         srv = Server("gnutls", {"p256": (token_chain, f'"{url}"')}, env=hsm.env,
                      preamble=f"GnuTLSPKCS11Module {SOFTHSM}\nGnuTLSPIN 12341234")
         try:
-            token = {v: s_time(srv.ports["p256"], v, "new", args.seconds) for v in ("1_3", "1_2")}
+            token = {v: handshakes_and_cpu(srv, srv.ports["p256"], v, args.seconds) for v in ("1_3", "1_2")}
         finally:
             srv.stop()
         engine_conf = hsm.dir / "openssl-pkcs11.cnf"
@@ -195,9 +244,11 @@ init = 0
         srv = Server("ssl", {"p256": (token_chain, f'"{url};type=private"')},
                      env=dict(hsm.env, OPENSSL_CONF=str(engine_conf)), preamble="SSLCryptoDevice pkcs11")
         try:
-            ssl_token = {v: s_time(srv.ports["p256"], v, "new", args.seconds) for v in ("1_3", "1_2")}
+            ssl_token = {v: handshakes_and_cpu(srv, srv.ports["p256"], v, args.seconds) for v in ("1_3", "1_2")}
         finally:
             srv.stop()
+        # SoftHSM2's own ceiling: C_Sign in a loop on one logged-in session.
+        softhsm_ceiling = sign_rate(url, "--module", SOFTHSM, "--pin", "12341234", "--seconds", args.seconds)
     finally:
         hsm.remove()
 
@@ -245,6 +296,8 @@ init = 0
     finally:
         hsm.remove()
     file_ceiling = sign_rate(identities["p256"][1], "--seconds", args.seconds)
+    rsa_gnutls = sign_rate(identities["rsa2048"][1], "--seconds", args.seconds)
+    rsa_openssl = openssl_rsa_sign_rate(args.seconds)
 
     width = 54
     print(f"{'measure':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  {'ratio':>6}")
@@ -252,19 +305,36 @@ init = 0
         g, s = results["gnutls"][k], results["ssl"][k]
         ratio = g / s if s else float("nan")
         print(f"{k:<{width}}  {g:11.1f}  {s:11.1f}  {ratio:6.2f}")
+    print(f"{'idle memory KiB/connection (PSS, ' + str(args.idle) + ' idle)':<{width}}  {memory['gnutls']:11.1f}  "
+          f"{memory['ssl']:11.1f}  {memory['gnutls'] / memory['ssl'] if memory['ssl'] else float('nan'):6.2f}")
+    print()
+    print(f"{'server CPU µs per full handshake (lower is better)':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  "
+          f"{'ratio':>6}")
+    for k in cpu_results["gnutls"]:
+        g, c = cpu_results["gnutls"][k], cpu_results["ssl"][k]
+        print(f"{'  file key, ' + k:<{width}}  {g:11.1f}  {c:11.1f}  {g / c if c else float('nan'):6.2f}")
+    for v in ("1_3", "1_2"):
+        g, c = token[v][1], ssl_token[v][1]
+        print(f"{'  SoftHSM2 key, p256, TLS' + v.replace('_', '.'):<{width}}  {g:11.1f}  {c:11.1f}  "
+              f"{g / c if c else float('nan'):6.2f}")
+    extra = cpu_results["gnutls"]["rsa2048, TLS1.3"] - cpu_results["ssl"]["rsa2048, TLS1.3"]
+    signing = (1e6 / rsa_gnutls - 1e6 / rsa_openssl) if rsa_gnutls and rsa_openssl else float("nan")
+    print(f"{'  RSA-2048 TLS1.3: extra µs/handshake over mod_ssl':<{width}}  {extra:11.1f}")
+    print(f"{'  of which RSA signing, GnuTLS vs OpenSSL (µs/sig)':<{width}}  {signing:11.1f}  "
+          f"{'':>11}  {signing / extra if extra > 0 else float('nan'):6.2f}")
     print()
     print(f"{'SoftHSM2 key vs our file key':<{width}}  {'token':>11}  {'file':>11}  {'ratio':>6}")
     for v in ("1_3", "1_2"):
         k = f"full handshakes/s, p256, TLS{v.replace('_', '.')}"
         f = results["gnutls"][k]
-        print(f"{k:<{width}}  {token[v]:11.1f}  {f:11.1f}  {token[v] / f if f else float('nan'):6.2f}")
+        print(f"{k:<{width}}  {token[v][0]:11.1f}  {f:11.1f}  {token[v][0] / f if f else float('nan'):6.2f}")
     print()
     print(f"{'SoftHSM2 key: mod_gnutls vs mod_ssl (pkcs11 engine)':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  "
           f"{'ratio':>6}")
     for v in ("1_3", "1_2"):
         k = f"full handshakes/s, p256, TLS{v.replace('_', '.')}"
-        print(f"{k:<{width}}  {token[v]:11.1f}  {ssl_token[v]:11.1f}  "
-              f"{token[v] / ssl_token[v] if ssl_token[v] else float('nan'):6.2f}")
+        print(f"{k:<{width}}  {token[v][0]:11.1f}  {ssl_token[v][0]:11.1f}  "
+              f"{token[v][0] / ssl_token[v][0] if ssl_token[v][0] else float('nan'):6.2f}")
     file_rates = {1: results["gnutls"]["full handshakes/s, p256, TLS1.3"],
                   16: results["gnutls"]["full handshakes/s, p256, TLS1.3, 16 clients"]}
     print()
@@ -286,7 +356,10 @@ init = 0
     print()
     print(f"{'raw signing ceilings (our keystore, 1 thread)':<{width}}  {'sig/s':>11}")
     print(f"{'  file ECDSA P-256 (GnuTLS)':<{width}}  {file_ceiling:11.1f}")
+    print(f"{'  SoftHSM2 ECDSA P-256 (C_Sign, one session)':<{width}}  {softhsm_ceiling:11.1f}")
     print(f"{'  swtpm ECDSA P-256 (TPM2_Sign)':<{width}}  {tpm_ceiling:11.1f}")
+    print(f"{'  file RSA-2048 (GnuTLS)':<{width}}  {rsa_gnutls:11.1f}")
+    print(f"{'  file RSA-2048 (OpenSSL, openssl speed)':<{width}}  {rsa_openssl:11.1f}")
 
 
 if __name__ == "__main__":
