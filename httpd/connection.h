@@ -3,6 +3,7 @@
 #pragma once
 
 #include "httpd/brigade_transport.h"
+#include "httpd/plain_buffer.h"
 #include "httpd/server_config.h"
 #include "httpd/session_cache.h"
 
@@ -33,9 +34,7 @@ struct ConnState {
     bool client_name_set = false; // back-end connections: name read from mod_proxy's notes
 
     // Plaintext decrypted but not yet handed up (speculative reads, lines).
-    std::vector<char> plain;
-    std::size_t plain_off = 0;
-    std::size_t plain_avail() const { return plain.size() - plain_off; }
+    PlainBuffer plain;
 
     // Drives the handshake; APR_SUCCESS when open, APR_EAGAIN for a
     // non-blocking caller, an error when the connection is finished.

@@ -15,20 +15,14 @@ constexpr std::size_t record_plaintext_max = 16384;
 // Output is handed to the network in batches of about this size.
 constexpr apr_off_t output_batch = 64 * 1024;
 
-// Decrypts the next record(s) into st.plain.
-apr_status_t read_plain(ConnState& st, apr_read_type_e block)
+// Appends the next decrypted record to st.plain.
+apr_status_t read_more_plain(ConnState& st, apr_read_type_e block)
 {
     st.transport.set_block(block);
-    if (st.plain_off == st.plain.size()) {
-        st.plain.clear();
-        st.plain_off = 0;
-    }
-    const std::size_t old = st.plain.size();
     for (int retries = 0;;) {
-        st.plain.resize(old + record_plaintext_max);
-        ssize_t n = st.tls.recv({reinterpret_cast<std::uint8_t*>(st.plain.data() + old), record_plaintext_max});
-        st.plain.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+        ssize_t n = st.tls.recv(st.plain.reserve(record_plaintext_max));
         if (n > 0) {
+            st.plain.commit(static_cast<std::size_t>(n));
             if (st.transport.queued_bytes() > 0) // e.g. a KeyUpdate answer
                 st.transport.pass_output(true);
             return APR_SUCCESS;
@@ -60,6 +54,16 @@ apr_status_t read_plain(ConnState& st, apr_read_type_e block)
     }
 }
 
+// Decrypts the next record(s) into st.plain, which holds no memory while
+// it holds no bytes.
+apr_status_t read_plain(ConnState& st, apr_read_type_e block)
+{
+    apr_status_t rv = read_more_plain(st, block);
+    if (rv != APR_SUCCESS)
+        st.plain.release_if_empty();
+    return rv;
+}
+
 apr_status_t deliver(ConnState& st, apr_bucket_brigade* bb, ap_input_mode_t mode, apr_read_type_e block,
                      apr_off_t readbytes)
 {
@@ -68,34 +72,33 @@ apr_status_t deliver(ConnState& st, apr_bucket_brigade* bb, ap_input_mode_t mode
         // A whole line if we can, as the core filter would give; at most
         // HUGE_STRING_LEN, the most the protocol code asks for at once.
         for (;;) {
-            const char* start = st.plain.data() + st.plain_off;
-            if (const void* lf = std::memchr(start, '\n', st.plain_avail())) {
+            const char* start = st.plain.begin();
+            if (const void* lf = std::memchr(start, '\n', st.plain.avail())) {
                 len = static_cast<const char*>(lf) - start + 1;
                 break;
             }
-            if (st.plain_avail() >= HUGE_STRING_LEN) {
-                len = st.plain_avail();
+            if (st.plain.avail() >= HUGE_STRING_LEN) {
+                len = st.plain.avail();
                 break;
             }
             apr_status_t rv = read_plain(st, block);
             if (rv != APR_SUCCESS) {
-                if (st.plain_avail() == 0 || !(APR_STATUS_IS_EAGAIN(rv) || rv == APR_EOF))
+                if (st.plain.avail() == 0 || !(APR_STATUS_IS_EAGAIN(rv) || rv == APR_EOF))
                     return rv;
-                len = st.plain_avail();
+                len = st.plain.avail();
                 break;
             }
         }
     } else {
-        if (st.plain_avail() == 0)
+        if (st.plain.avail() == 0)
             if (apr_status_t rv = read_plain(st, block); rv != APR_SUCCESS)
                 return rv;
         std::size_t want = readbytes > 0 ? static_cast<std::size_t>(readbytes) : AP_IOBUFSIZE;
-        len = std::min(st.plain_avail(), want);
+        len = std::min(st.plain.avail(), want);
     }
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(st.plain.data() + st.plain_off, len, nullptr,
-                                                       st.c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(st.plain.begin(), len, nullptr, st.c->bucket_alloc));
     if (mode != AP_MODE_SPECULATIVE)
-        st.plain_off += len;
+        st.plain.consume(len);
     return APR_SUCCESS;
 }
 
