@@ -144,9 +144,10 @@ def s_time_parallel(port, version, clients, seconds):
     return total
 
 
-def sign_rate(key, *args):
+def sign_rate(key, *args, env=None):
     """The backend's raw signing rate through our keystore (no TLS)."""
-    r = subprocess.run([str(SIGN_RATE), str(key), *map(str, args)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([str(SIGN_RATE), str(key), *map(str, args)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, **(env or {})))
     m = re.search(r"signatures/s=([\d.]+)", r.stdout)
     return float(m.group(1)) if m else 0.0
 
@@ -248,7 +249,8 @@ init = 0
         finally:
             srv.stop()
         # SoftHSM2's own ceiling: C_Sign in a loop on one logged-in session.
-        softhsm_ceiling = sign_rate(url, "--module", SOFTHSM, "--pin", "12341234", "--seconds", args.seconds)
+        softhsm_ceiling = sign_rate(url, "--module", SOFTHSM, "--pin", "12341234", "--seconds", args.seconds,
+                                    env=hsm.env)
     finally:
         hsm.remove()
 

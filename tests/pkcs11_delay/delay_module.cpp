@@ -5,7 +5,9 @@
 // at 1000/delay per second; the session pool is measured against that.
 // With MGS_P11_DELAY_STATS=PATH, each process writes the largest number of
 // signatures it had in flight at once to PATH.<pid> (tests read it: more
-// than one means keys sign in parallel).
+// than one means keys sign in parallel). MGS_P11_HIDE_MECHANISMS=0xd,...
+// makes the token lack those mechanisms (e.g. CKM_RSA_PKCS_PSS, as older
+// HSMs and smart cards do).
 #include <p11-kit/pkcs11.h>
 
 #include <dlfcn.h>
@@ -16,8 +18,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -59,6 +63,42 @@ CK_RV delayed_sign_final(CK_SESSION_HANDLE session, CK_BYTE_PTR signature, CK_UL
     return target->C_SignFinal(session, signature, signature_len);
 }
 
+std::vector<CK_MECHANISM_TYPE> hidden;
+
+bool is_hidden(CK_MECHANISM_TYPE m) { return std::find(hidden.begin(), hidden.end(), m) != hidden.end(); }
+
+CK_RV filtered_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+{
+    CK_ULONG n = 0;
+    if (CK_RV rv = target->C_GetMechanismList(slot, nullptr, &n); rv != CKR_OK)
+        return rv;
+    std::vector<CK_MECHANISM_TYPE> all(n);
+    if (CK_RV rv = target->C_GetMechanismList(slot, all.data(), &n); rv != CKR_OK)
+        return rv;
+    all.resize(n);
+    std::erase_if(all, is_hidden);
+    if (list) {
+        if (*count < all.size()) {
+            *count = all.size();
+            return CKR_BUFFER_TOO_SMALL;
+        }
+        std::copy(all.begin(), all.end(), list);
+    }
+    *count = all.size();
+    return CKR_OK;
+}
+
+CK_RV filtered_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info)
+{
+    return is_hidden(type) ? CKR_MECHANISM_INVALID : target->C_GetMechanismInfo(slot, type, info);
+}
+
+CK_RV filtered_sign_init(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+    return mechanism && is_hidden(mechanism->mechanism) ? CKR_MECHANISM_INVALID
+                                                         : target->C_SignInit(session, mechanism, key);
+}
+
 } // namespace
 
 extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
@@ -78,6 +118,19 @@ extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUN
         forwarding = *target;
         forwarding.C_Sign = delayed_sign;
         forwarding.C_SignFinal = delayed_sign_final;
+        if (const char* h = std::getenv("MGS_P11_HIDE_MECHANISMS")) {
+            std::string list = h;
+            for (std::size_t at = 0; at < list.size();) {
+                std::size_t end = list.find(',', at);
+                if (end == std::string::npos)
+                    end = list.size();
+                hidden.push_back(std::strtoul(list.substr(at, end - at).c_str(), nullptr, 0));
+                at = end + 1;
+            }
+            forwarding.C_GetMechanismList = filtered_mechanism_list;
+            forwarding.C_GetMechanismInfo = filtered_mechanism_info;
+            forwarding.C_SignInit = filtered_sign_init;
+        }
     }
     *list = &forwarding;
     return CKR_OK;
