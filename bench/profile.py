@@ -65,7 +65,8 @@ def main():
     stacks = list(samples(data))
     n = len(stacks) or 1
     print(f"{conns} full TLS 1.3 handshakes ({rate:.0f}/s), {len(stacks)} server samples")
-    by_lib = collections.Counter(stack[0][1] for stack in stacks if stack)
+    # perf names inlined frames' library "inlined": count the real one.
+    by_lib = collections.Counter(next((lib for _, lib in stack if lib != "inlined"), "?") for stack in stacks)
     print("\nserver CPU by library (self)")
     for lib, count in by_lib.most_common(12):
         print(f"  {100 * count / n:5.1f}%  {lib}")
@@ -73,7 +74,7 @@ def main():
     ours = collections.Counter()
     for stack in stacks:
         for sym, lib in stack:
-            if lib.startswith(("libc.so", "libstdc++")) or "kernel" in lib or sym.startswith(("std::", "operator new")):
+            if lib.startswith(("libc.so", "libstdc++")) or "kernel" in lib or lib == "inlined" or sym.startswith(("std::", "operator new")):
                 continue
             if lib == "mod_gnutls.so":
                 ours[sym] += 1
