@@ -5,8 +5,9 @@
 makes TLS 1.3 handshakes (one GET each), and prints where the server's CPU
 went: by library, and the functions of ours (with the libc/libstdc++ time
 they spend directly) and what our per-request variable export costs.
+`--load keepalive` profiles 1 KiB requests on keep-alive connections (wrk).
 
-    MGS_MODULE=build/mod_gnutls.so /usr/bin/python3 bench/profile.py [--seconds 3]
+    MGS_MODULE=build/mod_gnutls.so /usr/bin/python3 bench/profile.py [--seconds 3] [--load keepalive]
 """
 import argparse
 import collections
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integ
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.pki import Pki  # noqa: E402
-from run import Server, s_time_counted  # noqa: E402
+from run import Server, s_time_counted, wrk  # noqa: E402
 from server_usage import processes  # noqa: E402
 
 FRAME = re.compile(r"^\s*[0-9a-f]+ (.*) \((.*)\)$")
@@ -47,6 +48,8 @@ def samples(perf_data):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--load", choices=["handshakes", "keepalive"], default="handshakes",
+                    help="s_time -new (TLS 1.3 full handshakes) or wrk (1 KiB requests on 16 keep-alive connections)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mgs-profile-"))
     pki = Pki(work / "pki")
@@ -57,14 +60,18 @@ def main():
         perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf,16384",
                                  "-o", str(data), "-p", ",".join(map(str, pids))],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rate, conns = s_time_counted(srv.ports["p256"], "1_3", "new", args.seconds)
+        if args.load == "handshakes":
+            rate, conns = s_time_counted(srv.ports["p256"], "1_3", "new", args.seconds)
+        else:
+            rate, conns = wrk(srv.ports["p256"], args.seconds)
         perf.send_signal(signal.SIGINT)
         perf.wait(timeout=120)
     finally:
         srv.stop()
     stacks = list(samples(data))
     n = len(stacks) or 1
-    print(f"{conns} full TLS 1.3 handshakes ({rate:.0f}/s), {len(stacks)} server samples")
+    what = "full TLS 1.3 handshakes" if args.load == "handshakes" else "keep-alive requests"
+    print(f"{conns} {what} ({rate:.0f}/s), {len(stacks)} server samples")
     # perf names inlined frames' library "inlined": count the real one.
     by_lib = collections.Counter(next((lib for _, lib in stack if lib != "inlined"), "?") for stack in stacks)
     print("\nserver CPU by library (self)")

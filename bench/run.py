@@ -165,10 +165,20 @@ def failed_handshakes(server):
 
 
 def wrk(port, seconds):
+    """(requests/s, requests made) on 16 keep-alive connections."""
     r = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"https://127.0.0.1:{port}/"],
                        capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
-    return float(m.group(1)) if m else 0.0
+    n = re.search(r"(\d+) requests in", r.stdout)
+    return (float(m.group(1)) if m else 0.0), (int(n.group(1)) if n else 0)
+
+
+def with_server_cpu(server, run, *args):
+    """run(*args) -> (rate, units); returns (rate, server CPU µs per unit)."""
+    before = cpu_seconds(server.h.pid())
+    rate, units = run(*args)
+    used = cpu_seconds(server.h.pid()) - before
+    return rate, (used / units * 1e6 if units else float("nan"))
 
 
 def h2load(port, requests):
@@ -179,11 +189,12 @@ def h2load(port, requests):
 
 
 def bulk(port, count):
+    """(MB/s, MB moved) in `count` downloads of the 16 MiB file."""
     start = time.monotonic()
     for _ in range(count):
         subprocess.run(["curl", "-sk", "-o", "/dev/null", f"https://127.0.0.1:{port}/big.bin"], check=True,
                        timeout=120)
-    return count * 16 / (time.monotonic() - start)
+    return count * 16 / (time.monotonic() - start), count * 16
 
 
 def main():
@@ -209,9 +220,10 @@ def main():
             r["full handshakes/s, p256, TLS1.3, 16 clients"] = s_time_parallel(srv.ports["p256"], "1_3", 16,
                                                                                  args.seconds)
             r["resumed handshakes/s, p256, TLS1.2"] = s_time(srv.ports["p256"], "1_2", "reuse", args.seconds)
-            r["keep-alive requests/s, 1 KiB"] = wrk(srv.ports["p256"], args.seconds)
+            r["keep-alive requests/s, 1 KiB"], cpu["keep-alive, per 1 KiB request"] = \
+                with_server_cpu(srv, wrk, srv.ports["p256"], args.seconds)
             r["HTTP/2 requests/s (h2load)"] = h2load(srv.ports["p256"], 20000)
-            r["bulk MB/s, 16 MiB"] = bulk(srv.ports["p256"], 10)
+            r["bulk MB/s, 16 MiB"], cpu["bulk, per MiB"] = with_server_cpu(srv, bulk, srv.ports["p256"], 10)
         finally:
             srv.stop()
     # Hardware keys cost little: the same ECDSA P-256 handshake with the key
@@ -310,14 +322,15 @@ init = 0
     print(f"{'idle memory KiB/connection (PSS, ' + str(args.idle) + ' idle)':<{width}}  {memory['gnutls']:11.1f}  "
           f"{memory['ssl']:11.1f}  {memory['gnutls'] / memory['ssl'] if memory['ssl'] else float('nan'):6.2f}")
     print()
-    print(f"{'server CPU µs per full handshake (lower is better)':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  "
+    print(f"{'server CPU µs per operation (lower is better)':<{width}}  {'mod_gnutls':>11}  {'mod_ssl':>11}  "
           f"{'ratio':>6}")
     for k in cpu_results["gnutls"]:
         g, c = cpu_results["gnutls"][k], cpu_results["ssl"][k]
-        print(f"{'  file key, ' + k:<{width}}  {g:11.1f}  {c:11.1f}  {g / c if c else float('nan'):6.2f}")
+        label = k if k.startswith(("keep-alive", "bulk")) else "full handshake, file key, " + k
+        print(f"{'  ' + label:<{width}}  {g:11.1f}  {c:11.1f}  {g / c if c else float('nan'):6.2f}")
     for v in ("1_3", "1_2"):
         g, c = token[v][1], ssl_token[v][1]
-        print(f"{'  SoftHSM2 key, p256, TLS' + v.replace('_', '.'):<{width}}  {g:11.1f}  {c:11.1f}  "
+        print(f"{'  full handshake, SoftHSM2 key, p256, TLS' + v.replace('_', '.'):<{width}}  {g:11.1f}  {c:11.1f}  "
               f"{g / c if c else float('nan'):6.2f}")
     extra = cpu_results["gnutls"]["rsa2048, TLS1.3"] - cpu_results["ssl"]["rsa2048, TLS1.3"]
     signing = (1e6 / rsa_gnutls - 1e6 / rsa_openssl) if rsa_gnutls and rsa_openssl else float("nan")

@@ -63,6 +63,11 @@ int fixups(request_rec* r)
     const ConnState* st = tls_state(r->connection);
     if (!st)
         return DECLINED;
+    // A subrequest made after its parent's fixups (mod_dir's index lookup,
+    // mod_include) starts with a copy of the parent's environment: the same
+    // connection, the same values.
+    if (r->main && apr_table_get(r->subprocess_env, "SSL_PROTOCOL"))
+        return DECLINED;
     try {
         for (const auto& [k, v] : tls_variables(st->tls, options_for(r->server)))
             apr_table_set(r->subprocess_env, k.c_str(), v.c_str());
