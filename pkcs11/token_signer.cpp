@@ -128,14 +128,7 @@ public:
     unsigned bits() const override { return bits_; }
     std::vector<gnutls_sign_algorithm_t> schemes() const override { return schemes_; }
 
-    PubKey public_key() const override
-    {
-        PubKey pub = new_pubkey();
-        gnutls_datum_t d{const_cast<unsigned char*>(public_der_.data()), static_cast<unsigned>(public_der_.size())};
-        if (int rc = gnutls_pubkey_import(pub.get(), &d, GNUTLS_X509_FMT_DER); rc < 0)
-            throw_gnutls(describe(), rc);
-        return pub;
-    }
+    PubKey public_key() const override { return public_key_from_der(public_der_, describe()); }
 
     SignerHealth health() const override
     {

@@ -83,4 +83,13 @@ Bytes public_key_der(gnutls_pubkey_t key)
     return Bytes(der.d.data, der.d.data + der.d.size);
 }
 
+PubKey public_key_from_der(const Bytes& der, const std::string& what)
+{
+    PubKey pub = new_pubkey();
+    gnutls_datum_t d{const_cast<unsigned char*>(der.data()), static_cast<unsigned>(der.size())};
+    if (int rc = gnutls_pubkey_import(pub.get(), &d, GNUTLS_X509_FMT_DER); rc < 0)
+        throw_gnutls(what, rc);
+    return pub;
+}
+
 } // namespace mgs

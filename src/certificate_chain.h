@@ -33,5 +33,8 @@ private:
 
 // DER encoding of a public key, for comparing keys.
 Bytes public_key_der(gnutls_pubkey_t key);
+// And back (signers keep the DER, not a GnuTLS handle); throws mgs::Error
+// naming `what`.
+PubKey public_key_from_der(const Bytes& der, const std::string& what);
 
 } // namespace mgs

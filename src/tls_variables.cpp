@@ -1,6 +1,5 @@
 #include "src/tls_variables.h"
 
-#include <cstdio>
 #include <ctime>
 
 namespace mgs {

@@ -82,17 +82,6 @@ Bytes sign_ecdsa(LoadedKey& key, const SignRequest& req)
     return key.sign_digest(TPM2_ALG_ECDSA, h, req.input);
 }
 
-TPMI_ALG_HASH tpm_digest_of(gnutls_digest_algorithm_t h)
-{
-    switch (h) {
-    case GNUTLS_DIG_SHA1: return TPM2_ALG_SHA1;
-    case GNUTLS_DIG_SHA256: return TPM2_ALG_SHA256;
-    case GNUTLS_DIG_SHA384: return TPM2_ALG_SHA384;
-    case GNUTLS_DIG_SHA512: return TPM2_ALG_SHA512;
-    default: return TPM2_ALG_ERROR;
-    }
-}
-
 // One PSS signature by the TPM itself, verified with TLS's rules.
 bool tpm_pss_verifies(LoadedKey& key)
 {
@@ -135,7 +124,7 @@ std::vector<gnutls_sign_algorithm_t> tls_schemes(LoadedKey& key)
     }
     if (fixed_hash != TPM2_ALG_NULL)
         std::erase_if(schemes, [&](gnutls_sign_algorithm_t s) {
-            return tpm_digest_of(gnutls_sign_get_hash_algorithm(s)) != fixed_hash;
+            return tpm_hash_alg(gnutls_sign_get_hash_algorithm(s)) != fixed_hash;
         });
     if (schemes.empty())
         throw Error("the TPM key can make no signature TLS uses");
