@@ -29,7 +29,7 @@ ConnState::ConnState(conn_rec* conn, const VhostTls& vhost)
       tls(transport, vhost.settings, [this](const ClientHello& hello) { return on_client_hello(hello); })
 {
     if (cache_enabled()) {
-        session_store.emplace(c, tls_server, vhost.cache_timeout);
+        session_store.emplace(c, tls_server, vhost.session_context, vhost.cache_timeout);
         attach_session_store(tls.session(), *session_store, vhost.cache_timeout);
     }
 }
@@ -79,7 +79,7 @@ HelloDecision ConnState::on_client_hello(const ClientHello& hello)
         const VhostTls& vhost = *server_config(s)->tls;
         d.settings = &vhost.settings;
         if (session_store) {
-            session_store->retarget(s, vhost.cache_timeout);
+            session_store->retarget(s, vhost.session_context, vhost.cache_timeout);
             attach_session_store(tls.session(), *session_store, vhost.cache_timeout);
         } else {
             gnutls_db_set_cache_expiration(tls.session(), static_cast<int>(vhost.cache_timeout.count()));
@@ -224,47 +224,79 @@ int check_misdirected(request_rec* r)
     const ConnState* st = conn_state(c);
     if (!st || st->phase != Phase::open || r->server == st->tls_server)
         return DECLINED;
-    const ServerConfig* asked = server_config(r->server);
-    const ServerConfig* used = server_config(st->tls_server);
-    bool same = asked->tls && asked->cert_file == used->cert_file && asked->key_file == used->key_file &&
-                asked->priorities == used->priorities;
-    if (same)
+    // As mod_ssl's ssl_server_compatible(): another virtual host may use this
+    // connection only if it would have let the same client in the same way.
+    const VhostTls* asked = server_config(r->server)->tls.get();
+    const VhostTls* used = server_config(st->tls_server)->tls.get();
+    if (asked && used && asked->identity == used->identity)
         return DECLINED;
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "mod_gnutls: Host '%s' names another virtual host than the TLS handshake (SNI '%s') with other "
-                  "TLS settings: 421 Misdirected Request",
-                  r->hostname ? r->hostname : "", st->tls.server_name().c_str());
+                  "mod_gnutls: Host '%s' selects %s, but the TLS handshake (SNI '%s') was made for %s, whose "
+                  "TLS settings or client authentication differ: 421 Misdirected Request",
+                  r->hostname ? r->hostname : "", server_label(r->server).c_str(), st->tls.server_name().c_str(),
+                  server_label(st->tls_server).c_str());
     return HTTP_MISDIRECTED_REQUEST;
 }
 
+namespace {
+
+// The GnuTLSClientVerify that governs a request: its directory's, or else
+// that of the virtual host serving it (not the one the handshake chose:
+// check_misdirected has made sure the two agree).
+ClientVerify effective_verify(const request_rec* r)
+{
+    if (const DirConfig* dir = dir_config(r); dir && dir->client_verify)
+        return *dir->client_verify;
+    const ServerConfig* sc = server_config(r->server);
+    return sc->tls ? sc->tls->settings.client_auth.mode : ClientVerify::ignore;
+}
+
+// The ErrorDocument of a refused request (and what it includes) is shown,
+// so that an ErrorDocument 403 can tell the person why.
+bool is_error_document(const request_rec* r)
+{
+    for (const request_rec* m = r; m; m = m->main)
+        for (const request_rec* p = m->prev; p; p = p->prev)
+            if (ap_is_HTTP_ERROR(p->status))
+                return true;
+    return false;
+}
+
+} // namespace
+
 int check_client_access(request_rec* r)
 {
-    const DirConfig* dir = dir_config(r);
-    if (!dir || dir->client_verify != ClientVerify::require)
+    if (effective_verify(r) != ClientVerify::require || is_error_document(r))
         return DECLINED;
     conn_rec* c = r->connection->master ? r->connection->master : r->connection;
     ConnState* st = conn_state(c);
     if (st && st->phase == Phase::open && st->tls.client_certificate().status == ClientCertStatus::success)
         return DECLINED;
     // TLS 1.3 clients that offered post-handshake authentication are asked
-    // now (not for HTTP/2, which forbids it); TLS 1.2 is never renegotiated.
-    if (st && st->phase == Phase::open && !r->connection->master && st->tls.can_reauthenticate() &&
+    // now; TLS 1.2 is never renegotiated.
+    if (st && st->phase == Phase::open && st->tls.can_reauthenticate() &&
         st->tls.client_certificate().status == ClientCertStatus::none) {
-        st->transport.set_block(APR_BLOCK_READ);
-        int rc = st->tls.reauthenticate();
-        st->transport.pass_output(true);
-        if (rc < 0)
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_gnutls: post-handshake authentication failed: %s",
-                          st->tls.describe_failure(rc).c_str());
-        if (st->tls.client_certificate().status == ClientCertStatus::success)
-            return DECLINED;
+        if (r->connection->master) {
+            // HTTP/2 forbids it (RFC 7540, 9.2.1): mod_http2 turns this note
+            // into HTTP_1_1_REQUIRED, and the client retries over HTTP/1.1.
+            apr_table_setn(r->notes, "ssl-renegotiate-forbidden", "verify-client");
+        } else {
+            st->transport.set_block(APR_BLOCK_READ);
+            int rc = st->tls.reauthenticate();
+            st->transport.pass_output(true);
+            if (rc < 0)
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_gnutls: post-handshake authentication failed: %s",
+                              st->tls.describe_failure(rc).c_str());
+            if (st->tls.client_certificate().status == ClientCertStatus::success)
+                return DECLINED;
+        }
     }
-    const char* why = !st ? "not a TLS connection"
+    const char* why = !st || st->phase != Phase::open ? "not a TLS connection"
                       : st->tls.client_certificate().status == ClientCertStatus::failed
                           ? st->tls.client_certificate().reason.c_str()
-                          : "no client certificate in the TLS handshake";
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "mod_gnutls: GnuTLSClientVerify require: access to %s denied: %s", r->uri, why);
+                          : "no client certificate on this connection";
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_gnutls: %s: GnuTLSClientVerify require: access to %s denied: %s",
+                  server_label(r->server).c_str(), r->uri, why);
     return HTTP_FORBIDDEN;
 }
 

@@ -55,11 +55,12 @@ int bind_outgoing(conn_rec* c, ap_conf_vector_t* dir_conf, int enable_ssl);
 // Pool userdata key marking a connection on which TLS was switched off.
 inline constexpr const char* engine_disabled_key = "mod_gnutls:engine-disabled";
 int process_connection(conn_rec* c);
-// 421 Misdirected Request when Host names a virtual host whose TLS settings
-// differ from those the handshake used (SNI chose another one).
+// 421 Misdirected Request when Host names a virtual host whose identity
+// (certificate, key, priorities, client authentication, SRP) differs from
+// that of the virtual host the handshake chose.
 int check_misdirected(request_rec* r);
-// GnuTLSClientVerify require in a directory context: 403 without a valid
-// client certificate.
+// GnuTLSClientVerify require (the directory's, else the serving virtual
+// host's), for every request: 403 without a verified client certificate.
 int check_client_access(request_rec* r);
 
 extern ap_filter_rec_t* input_filter_handle;

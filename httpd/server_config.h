@@ -24,7 +24,14 @@ struct VhostTls {
     std::unique_ptr<SrpCredentials> srp;
     Priority priority;
     TlsSettings settings;
+    std::unique_ptr<TicketKey> ticket_key; // derived for this host (session_context)
     std::chrono::seconds cache_timeout{300};
+    // What decides who may connect and how (src/vhost_identity.h): a request
+    // for another virtual host on this one's connection needs the same.
+    std::string identity;
+    // A digest of ServerName and identity: what session-cache entries and
+    // ticket keys are bound to (shared by a pool with one configuration).
+    std::string session_context;
     // Per process: whether this key's last signature failed (for logging
     // state changes once).
     std::atomic<bool> signer_failing{false};

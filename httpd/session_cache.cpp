@@ -140,9 +140,9 @@ void cache_child_init(apr_pool_t* p, server_rec* s)
 
 std::string ConnSessionStore::key(std::span<const std::uint8_t> id) const
 {
-    // Keyed by ServerName, not port, so servers of one pool share entries;
-    // a session never resumes on another name.
-    std::string k = s_->server_hostname ? s_->server_hostname : "";
+    // ServerName and identity, not port, so servers of one pool share
+    // entries; a session never resumes on another virtual host.
+    std::string k = *context_;
     k += ':';
     k.append(reinterpret_cast<const char*>(id.data()), id.size());
     return k;

@@ -22,13 +22,17 @@ void cache_child_init(apr_pool_t* p, server_rec* s);
 bool cache_enabled();
 
 // The cache as one connection sees it: temporary memory from the
-// connection's pool, entries keyed by the virtual host's name.
+// connection's pool, entries keyed by the virtual host's session context
+// (VhostTls::session_context, which outlives the connection), so a session
+// resumes only on the virtual host that made it.
 class ConnSessionStore final : public SessionStore {
 public:
-    ConnSessionStore(conn_rec* c, server_rec* s, std::chrono::seconds ttl) : c_(c), s_(s), ttl_(ttl) {}
-    void retarget(server_rec* s, std::chrono::seconds ttl)
+    ConnSessionStore(conn_rec* c, server_rec* s, const std::string& context, std::chrono::seconds ttl)
+        : c_(c), s_(s), context_(&context), ttl_(ttl) {}
+    void retarget(server_rec* s, const std::string& context, std::chrono::seconds ttl)
     {
         s_ = s;
+        context_ = &context;
         ttl_ = ttl;
     }
     void store(std::span<const std::uint8_t> id, std::span<const std::uint8_t> data) noexcept override;
@@ -39,6 +43,7 @@ private:
     std::string key(std::span<const std::uint8_t> id) const;
     conn_rec* c_;
     server_rec* s_;
+    const std::string* context_;
     std::chrono::seconds ttl_;
 };
 

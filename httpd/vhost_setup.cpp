@@ -9,6 +9,7 @@
 #include "pkcs11/providers.h"
 #include "pkcs11/token_certificate.h"
 #include "pkcs11/token_signer.h"
+#include "src/vhost_identity.h"
 #include "tpm/key_agent.h"
 #include "tpm/tpm_signer.h"
 #include "pkcs11/url.h"
@@ -242,7 +243,33 @@ std::vector<std::string> with_url_modules(server_rec* base, std::vector<std::str
     return modules;
 }
 
-std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey* ticket_key)
+// Everything that decides who may connect to this server and how
+// (mod_ssl's ssl_server_compatible() compares the same things), by
+// reference and by content: two servers with equal identities may share
+// connections. The client CA file holds the CRLs too.
+std::string identity_of(const ServerConfig& sc, const VhostTls& tls, const std::string& priorities)
+{
+    IdentityDigest d;
+    if (tls.credentials)
+        d.add_credentials(*tls.credentials, *sc.key_file);
+    d.add("priorities", priorities);
+    d.add("dh-file", sc.dh_file.value_or(""));
+    d.add("client-verify", std::to_string(static_cast<int>(tls.settings.client_auth.mode)));
+    d.add("client-key-purpose", tls.settings.client_auth.purpose_oid);
+    d.add("client-ca-file", sc.client_ca_file.value_or(""));
+    if (sc.client_ca_file) {
+        try {
+            d.add("client-ca", read_file(*sc.client_ca_file));
+        } catch (const Error& e) {
+            throw SetupError{"GnuTLSClientCAFile", e.what()};
+        }
+    }
+    d.add("srp-passwd-file", sc.srp_passwd_file.value_or(""));
+    d.add("srp-conf-file", sc.srp_conf_file.value_or(""));
+    return d.hex();
+}
+
+std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey* master_ticket_key)
 {
     auto tls = std::make_unique<VhostTls>();
     tls->srp = build_srp(sc);
@@ -274,9 +301,19 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
     tls->settings.priority = tls->priority.get();
     tls->settings.credentials = tls->credentials.get();
     tls->settings.srp = tls->srp.get();
-    tls->settings.ticket_key = sc.session_tickets.value_or(false) ? ticket_key : nullptr;
     tls->settings.client_auth.mode = sc.client_verify.value_or(ClientVerify::ignore);
     tls->settings.client_auth.purpose_oid = sc.client_purpose.value_or(tls_client_auth_oid);
+    tls->identity = identity_of(sc, *tls, priorities);
+    // 128 bits keep cache keys short (memcached takes 250 bytes, hex-encoded).
+    tls->session_context = IdentityDigest()
+                               .add("server-name", s->server_hostname ? s->server_hostname : "")
+                               .add("identity", tls->identity)
+                               .hex()
+                               .substr(0, 32);
+    if (sc.session_tickets.value_or(false) && master_ticket_key) {
+        tls->ticket_key = std::make_unique<TicketKey>(*master_ticket_key, tls->session_context);
+        tls->settings.ticket_key = tls->ticket_key.get();
+    }
     tls->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(300));
     return tls;
 }

@@ -2,7 +2,10 @@
 
 #include "keystore/error.h"
 
+#include <gnutls/crypto.h>
+
 #include <cstring>
+#include <string>
 
 namespace mgs {
 
@@ -52,6 +55,22 @@ TicketKey::TicketKey()
 {
     if (int rc = gnutls_session_ticket_key_generate(&key_); rc < 0)
         throw_gnutls("cannot generate the session ticket key", rc);
+}
+
+TicketKey::TicketKey(const TicketKey& master, std::string_view context)
+{
+    key_.size = master.key_.size;
+    key_.data = static_cast<unsigned char*>(gnutls_malloc(key_.size));
+    if (!key_.data)
+        throw Error("cannot derive a session ticket key: out of memory");
+    std::string info = "mod_gnutls session ticket key: ";
+    info += context;
+    gnutls_datum_t info_d{reinterpret_cast<unsigned char*>(info.data()), static_cast<unsigned>(info.size())};
+    if (int rc = gnutls_hkdf_expand(GNUTLS_MAC_SHA256, &master.key_, &info_d, key_.data, key_.size); rc < 0) {
+        gnutls_free(key_.data);
+        key_.data = nullptr;
+        throw_gnutls("cannot derive a session ticket key", rc);
+    }
 }
 
 TicketKey::~TicketKey()

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <span>
+#include <string_view>
 
 namespace mgs {
 
@@ -24,13 +25,17 @@ public:
 // the session; sessions (and tickets) are valid for `lifetime`.
 void attach_session_store(gnutls_session_t session, SessionStore& store, std::chrono::seconds lifetime);
 
-// The master key for session tickets. GnuTLS derives the keys that encrypt
-// tickets from it and rotates them as tickets expire, still accepting the
-// previous one for a while; a new master key comes with every configuration
-// load (graceful restart), as mod_gnutls documents.
+// A session-ticket key. GnuTLS derives the keys that encrypt tickets from
+// it and rotates them as tickets expire, still accepting the previous one
+// for a while. A random master key comes with every configuration load
+// (graceful restart), as mod_gnutls documents; each virtual host encrypts
+// its tickets with a key derived from it and the virtual host's identity,
+// so a ticket made for one virtual host never resumes on another.
 class TicketKey {
 public:
-    TicketKey();
+    TicketKey(); // a random master key
+    // HKDF-Expand (SHA-256) of the master key with `context`.
+    TicketKey(const TicketKey& master, std::string_view context);
     TicketKey(const TicketKey&) = delete;
     TicketKey& operator=(const TicketKey&) = delete;
     ~TicketKey();

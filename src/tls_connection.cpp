@@ -39,6 +39,13 @@ void apply(gnutls_session_t s, const TlsSettings& settings)
     case ClientVerify::request: gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST); break;
     case ClientVerify::require: gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE); break;
     }
+}
+
+// Tickets are switched on only once the ClientHello has chosen the virtual
+// host: GnuTLS cannot switch them off again, and a ticket key set for the
+// first virtual host would let its tickets resume on the chosen one.
+void enable_tickets(gnutls_session_t s, const TlsSettings& settings)
+{
     if (settings.ticket_key)
         if (int rc = gnutls_session_ticket_enable_server(s, settings.ticket_key->get()); rc < 0)
             throw_gnutls("gnutls_session_ticket_enable_server", rc);
@@ -95,6 +102,12 @@ int TlsConnection::handshake()
     int rc = gnutls_handshake(session_.get());
     if (rc == 0) {
         established_ = true;
+        // GnuTLS runs no certificate check when a session resumes, but keeps
+        // the client's certificate in the session: check it again, against
+        // this virtual host's CAs, so the resumed connection has the state
+        // of the original handshake.
+        if (settings_ && gnutls_session_is_resumed(session_.get()))
+            client_cert_ = verify_client_certificate(session_.get(), settings_->client_auth.purpose_oid);
         // GnuTLS would send TLS 1.3 tickets with its first flight, leaving
         // nothing to send when the client's Finished arrives: the delayed
         // ACK then holds a Nagle-enabled client's request back for 40 ms.
@@ -154,8 +167,11 @@ int TlsConnection::verify_client_cb(gnutls_session_t session)
     try {
         const ClientAuthPolicy& policy = self->settings_->client_auth;
         self->client_cert_ = verify_client_certificate(session, policy.purpose_oid);
-        if (policy.mode == ClientVerify::require && self->client_cert_.status != ClientCertStatus::success)
-            return GNUTLS_E_CERTIFICATE_ERROR;
+        // As mod_gnutls: `require` refuses a handshake without a certificate;
+        // one that does not verify completes the handshake and every request
+        // on it gets 403 (so an ErrorDocument can tell the person why).
+        if (policy.mode == ClientVerify::require && self->client_cert_.status == ClientCertStatus::none)
+            return GNUTLS_E_NO_CERTIFICATE_FOUND;
         return 0;
     } catch (...) {
         return GNUTLS_E_CERTIFICATE_ERROR;
@@ -227,19 +243,27 @@ int TlsConnection::client_hello_hook(gnutls_session_t session, unsigned htype, u
     if (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO || when != GNUTLS_HOOK_PRE || !incoming || !msg)
         return 0;
     auto* self = static_cast<TlsConnection*>(gnutls_session_get_ptr(session));
-    if (!self->on_hello_)
-        return 0;
     try {
-        HelloDecision d = self->on_hello_(parse_client_hello(*msg));
-        if (d.settings && d.settings != self->settings_) {
-            apply(session, *d.settings);
-            self->settings_ = d.settings;
+        if (self->on_hello_) {
+            HelloDecision d = self->on_hello_(parse_client_hello(*msg));
+            if (d.settings && d.settings != self->settings_) {
+                // A second ClientHello (after HelloRetryRequest) must not
+                // change the virtual host: its tickets are already set.
+                if (self->hello_seen_)
+                    return GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER;
+                apply(session, *d.settings);
+                self->settings_ = d.settings;
+            }
+            if (!d.alpn.empty()) {
+                gnutls_datum_t proto{reinterpret_cast<unsigned char*>(d.alpn.data()),
+                                     static_cast<unsigned>(d.alpn.size())};
+                if (int rc = gnutls_alpn_set_protocols(session, &proto, 1, 0); rc < 0)
+                    return rc;
+            }
         }
-        if (!d.alpn.empty()) {
-            gnutls_datum_t proto{reinterpret_cast<unsigned char*>(d.alpn.data()),
-                                 static_cast<unsigned>(d.alpn.size())};
-            if (int rc = gnutls_alpn_set_protocols(session, &proto, 1, 0); rc < 0)
-                return rc;
+        if (!self->hello_seen_) {
+            self->hello_seen_ = true;
+            enable_tickets(session, *self->settings_);
         }
         return 0;
     } catch (...) {

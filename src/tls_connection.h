@@ -103,6 +103,7 @@ private:
     HelloHandler on_hello_;
     Session session_;
     bool established_ = false;
+    bool hello_seen_ = false; // server side: the virtual host is settled
     ClientCertResult client_cert_;
     std::string verify_name_;
 };

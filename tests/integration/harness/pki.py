@@ -47,12 +47,14 @@ class Pki:
         run(["certtool", "--generate-privkey", *KEY_TYPES[key_type], "--outfile", path])
         return path
 
-    def certify(self, name, key=None, pubkey=None, cn="localhost", ocsp_uri=None):
+    def certify(self, name, key=None, pubkey=None, cn="localhost", ocsp_uri=None, dns_names=()):
         """Issues a server certificate for a private key file or a public key
-        file; returns the chain file (server certificate, then the CA)."""
+        file; returns the chain file (server certificate, then the CA).
+        dns_names are further subjectAltNames (a wildcard like *.a.test)."""
         self._serial += 1
         tmpl = self.root / f"{name}.tmpl"
         tmpl.write_text(SERVER_TEMPLATE.format(cn=cn, serial=self._serial) +
+                        "".join(f"dns_name = {n}\n" for n in dns_names) +
                         (f'ocsp_uri = "{ocsp_uri}"\n' if ocsp_uri else ""))
         cert = self.root / f"{name}.crt"
         load = ["--load-privkey", key] if key else ["--load-pubkey", pubkey]
@@ -62,9 +64,9 @@ class Pki:
         chain.write_text(cert.read_text() + self.ca_cert.read_text())
         return chain
 
-    def identity(self, name, key_type, cn="localhost"):
+    def identity(self, name, key_type, cn="localhost", dns_names=()):
         key = self.key(name, key_type)
-        return self.certify(name, key=key, cn=cn), key
+        return self.certify(name, key=key, cn=cn, dns_names=dns_names), key
 
     def client(self, name, eku="tls_www_client", ca=None, dates=None, email=None):
         """A client certificate: eku is the template line for the key purpose

@@ -1,0 +1,63 @@
+#include "src/vhost_identity.h"
+
+#include "keystore/error.h"
+#include "keystore/gnutls_handles.h"
+
+#include <gnutls/crypto.h>
+
+namespace mgs {
+
+namespace {
+
+void append_length(Bytes& out, std::size_t n)
+{
+    for (int shift = 56; shift >= 0; shift -= 8)
+        out.push_back(static_cast<std::uint8_t>(n >> shift));
+}
+
+} // namespace
+
+IdentityDigest& IdentityDigest::add(std::string_view label, std::span<const std::uint8_t> value)
+{
+    append_length(input_, label.size());
+    input_.insert(input_.end(), label.begin(), label.end());
+    append_length(input_, value.size());
+    input_.insert(input_.end(), value.begin(), value.end());
+    return *this;
+}
+
+IdentityDigest& IdentityDigest::add(std::string_view label, std::string_view value)
+{
+    return add(label, std::span(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+}
+
+IdentityDigest& IdentityDigest::add_credentials(const ServerCredentials& credentials, std::string_view key_reference)
+{
+    const CertificateChain& chain = credentials.chain();
+    add("certificate-source", chain.source());
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+        GnutlsDatum der;
+        if (int rc = gnutls_x509_crt_export2(chain.at(i), GNUTLS_X509_FMT_DER, &der.d); rc < 0)
+            throw_gnutls("cannot encode a certificate", rc);
+        add("certificate", std::span<const std::uint8_t>(der.d.data, der.d.size));
+    }
+    add("key-reference", key_reference);
+    add("public-key", public_key_der(credentials.signer().public_key().get()));
+    return *this;
+}
+
+std::string IdentityDigest::hex() const
+{
+    std::uint8_t digest[32];
+    if (int rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, input_.data(), input_.size(), digest); rc < 0)
+        throw_gnutls("cannot hash the virtual host's identity", rc);
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (std::uint8_t b : digest) {
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
+} // namespace mgs
