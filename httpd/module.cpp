@@ -49,6 +49,10 @@ void register_hooks(apr_pool_t*)
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_post_read_request(check_misdirected, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_access_checker(check_client_access, nullptr, nullptr, APR_HOOK_MIDDLE);
+    // Again where `Satisfy Any` cannot turn a refusal into a password
+    // prompt: Apache runs access_checker_ex whatever Satisfy says, and
+    // its refusals are final.
+    ap_hook_check_access_ex(check_client_access, nullptr, nullptr, APR_HOOK_FIRST, AP_AUTH_INTERNAL_PER_URI);
     input_filter_handle = ap_register_input_filter("gnutls_input", input_filter, nullptr,
                                                    static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 5));
     output_filter_handle = ap_register_output_filter("gnutls_output", output_filter, nullptr,

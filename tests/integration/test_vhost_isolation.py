@@ -69,7 +69,7 @@ def secure_site(h):
     return d, cgi
 
 
-def vhosts(port, chain, key, ca_crl, extra_secure=(), srp=None, other_identity=None, stranger_ca=None,
+def vhosts(port, chain, key, ca_crl, htpasswd=None, srp=None, other_identity=None, stranger_ca=None,
            tickets="on"):
     """The virtual hosts on one port: `open` first (the default for clients
     without SNI), then every variant of it and of `secure`."""
@@ -83,7 +83,13 @@ def vhosts(port, chain, key, ca_crl, extra_secure=(), srp=None, other_identity=N
         return "\n".join(body)
 
     secure_lines = ["GnuTLSClientVerify require", f"GnuTLSClientCAFile {ca_crl}", "ErrorDocument 403 /denied.html",
-                    f"ScriptAlias /cgi-bin/ {cgi}/", *extra_secure]
+                    f"ScriptAlias /cgi-bin/ {cgi}/"]
+    if htpasswd:
+        # Satisfy Any: a password would do instead of the host rule; it must
+        # not do instead of the client certificate.
+        secure_lines += ["<Location /satisfy>", "  AuthType Basic", "  AuthName iso", f"  AuthUserFile {htpasswd}",
+                         "  Require valid-user", "  Order deny,allow", "  Deny from all", "  Satisfy Any",
+                         "</Location>"]
     blocks = [
         block("open", open_dir),
         block("twin", twin_dir),  # the same settings as open: may share its connections
@@ -112,15 +118,23 @@ def server(pki, certs, srp_files):
     other = pki.identity("iso-other", "p256", cn=name("otherkey"), dns_names=[f"*.{DOMAIN}"])
     ca_crl = pki.root / "iso-ca-with-crl.pem"
     ca_crl.write_text(pki.ca_cert.read_text() + pki.crl("iso-clients", [certs["revoked"][0]]).read_text())
-    h = Httpd(extra_modules=["cgid", "alias", "http2", "socache_shmcb"])
+    h = Httpd(extra_modules=["cgid", "alias", "http2", "socache_shmcb", "access_compat", "auth_basic",
+                             "authn_core", "authn_file", "authz_user"])
     secure_dir, cgi = secure_site(h)
+    (secure_dir / "satisfy").mkdir()
+    (secure_dir / "satisfy" / "index.html").write_text(SECRET + " satisfy\n")
+    os.chmod(secure_dir / "satisfy", 0o755)
+    os.chmod(secure_dir / "satisfy" / "index.html", 0o644)
+    htpasswd = h.root / "htpasswd"
+    subprocess.run(["htpasswd", "-bc", str(htpasswd), "alice", "pw-alice"], check=True, capture_output=True)
+    os.chmod(htpasswd, 0o644)
     dirs = {"open": h.docroot("open-site", body=OPEN + "\n"), "twin": h.docroot("twin-site", body=TWIN + "\n"),
             "secure": secure_dir, "cgi": cgi}
     tickets_port, cache_port = free_ports(2)
     body = [f"ScriptSock {h.root}/run/cgid.sock", f"GnuTLSCache shmcb:{h.root}/run/gnutls_cache(512000)",
             "LogLevel info"]
     for port, tickets in ((tickets_port, "on"), (cache_port, "off")):
-        body.append(vhosts(port, chain, key, ca_crl, srp=srp_files, other_identity=other,
+        body.append(vhosts(port, chain, key, ca_crl, htpasswd=htpasswd, srp=srp_files, other_identity=other,
                            stranger_ca=certs["stranger-ca"][0], tickets=tickets).format(**dirs))
     h.write_config("\n".join(body), [tickets_port, cache_port])
     h.start()
@@ -267,6 +281,18 @@ def test_a_certificate_that_does_not_verify_gets_403_on_every_request(server, pk
         assert DENIED in body
     log = server["h"].log()
     assert re.search(rf"{re.escape(name('secure'))}.*GnuTLSClientVerify require.*denied", log), log
+
+
+@pytest.mark.parametrize("which", ["good", "untrusted"])
+def test_satisfy_any_does_not_replace_the_certificate(server, pki, certs, which):
+    rc, body, code, err = curl(pki, server["tickets"], name("secure"), path="/satisfy/", cert=certs[which],
+                               extra=("-u", "alice:pw-alice"))
+    if which == "good":
+        assert code == "200" and SECRET in body, (code, body, err)  # the password lets a verified client in
+    else:
+        assert code == "403" and SECRET not in body, (code, body, err)
+    rc, body, code, err = curl(pki, server["tickets"], name("secure"), path="/satisfy/", cert=certs["good"])
+    assert code == "401", (code, body)  # Satisfy Any still asks for the password
 
 
 def test_failed_verification_is_visible_on_a_request_vhost(server, pki, certs):
