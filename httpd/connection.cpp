@@ -218,86 +218,137 @@ int process_connection(conn_rec* c)
     return DECLINED;
 }
 
-int check_misdirected(request_rec* r)
+namespace {
+
+// On a request refused for want of a client certificate, so that its
+// ErrorDocument (and only that) is served.
+constexpr const char* refused_note = "mod_gnutls:client-certificate-refused";
+
+const ConnState* tls_state(const request_rec* r)
 {
-    conn_rec* c = r->connection->master ? r->connection->master : r->connection;
+    const conn_rec* c = r->connection->master ? r->connection->master : r->connection;
     const ConnState* st = conn_state(c);
-    if (!st || st->phase != Phase::open || r->server == st->tls_server)
+    return st && st->phase == Phase::open ? st : nullptr;
+}
+
+// 421 unless the virtual host serving the request is the one the handshake
+// chose or compatible with it: as mod_ssl's ssl_server_compatible(),
+// another virtual host may use this connection only if it would have let
+// the same client in the same way.
+int check_misdirected(request_rec* r, const ConnState& st)
+{
+    if (r->server == st.tls_server)
         return DECLINED;
-    // As mod_ssl's ssl_server_compatible(): another virtual host may use this
-    // connection only if it would have let the same client in the same way.
     const VhostTls* asked = server_config(r->server)->tls.get();
-    const VhostTls* used = server_config(st->tls_server)->tls.get();
+    const VhostTls* used = server_config(st.tls_server)->tls.get();
     if (asked && used && asked->identity == used->identity)
         return DECLINED;
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "mod_gnutls: Host '%s' selects %s, but the TLS handshake (SNI '%s') was made for %s, whose "
                   "TLS settings or client authentication differ: 421 Misdirected Request",
-                  r->hostname ? r->hostname : "", server_label(r->server).c_str(), st->tls.server_name().c_str(),
-                  server_label(st->tls_server).c_str());
+                  r->hostname ? r->hostname : "", server_label(r->server).c_str(), st.tls.server_name().c_str(),
+                  server_label(st.tls_server).c_str());
     return HTTP_MISDIRECTED_REQUEST;
 }
 
-namespace {
-
-// The GnuTLSClientVerify that governs a request: its directory's, or else
-// that of the virtual host serving it (not the one the handshake chose:
-// check_misdirected has made sure the two agree).
-ClientVerify effective_verify(const request_rec* r)
+bool vhost_requires_certificate(const request_rec* r)
 {
-    if (const DirConfig* dir = dir_config(r); dir && dir->client_verify)
-        return *dir->client_verify;
     const ServerConfig* sc = server_config(r->server);
-    return sc->tls ? sc->tls->settings.client_auth.mode : ClientVerify::ignore;
+    return sc->tls && sc->tls->settings.client_auth.mode == ClientVerify::require;
 }
 
-// The ErrorDocument of a refused request (and what it includes) is shown,
-// so that an ErrorDocument 403 can tell the person why.
-bool is_error_document(const request_rec* r)
+// A virtual host's `require` is a floor: a directory may add `require`
+// but not take it away (a certificate that does not verify completes the
+// handshake, so the per-request check is all that stands in its way).
+bool requires_certificate(const request_rec* r)
 {
-    for (const request_rec* m = r; m; m = m->main)
-        for (const request_rec* p = m->prev; p; p = p->prev)
-            if (ap_is_HTTP_ERROR(p->status))
-                return true;
-    return false;
+    if (vhost_requires_certificate(r))
+        return true;
+    const DirConfig* dir = dir_config(r);
+    return dir && dir->client_verify == ClientVerify::require;
+}
+
+// The ErrorDocument of a request this module refused is shown, so that an
+// ErrorDocument 403 can tell the person why: that one internal redirect,
+// not its subrequests or further redirects.
+bool is_refusal_error_document(const request_rec* r)
+{
+    return !r->main && r->prev && r->prev->status == HTTP_FORBIDDEN && apr_table_get(r->prev->notes, refused_note);
+}
+
+bool verified(const ConnState* st)
+{
+    return st && st->tls.client_certificate().status == ClientCertStatus::success;
+}
+
+int refuse(request_rec* r, const ConnState* st)
+{
+    const char* why = !st ? "not a TLS connection"
+                      : st->tls.client_certificate().status == ClientCertStatus::failed
+                          ? st->tls.client_certificate().reason.c_str()
+                          : "no client certificate on this connection";
+    // info, as mod_gnutls: any client with a self-signed certificate can
+    // cause one of these per request.
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_gnutls: %s: GnuTLSClientVerify require: access to %s denied: %s",
+                  server_label(r->server).c_str(), r->uri, why);
+    apr_table_setn(r->notes, refused_note, "1");
+    return HTTP_FORBIDDEN;
 }
 
 } // namespace
 
+int check_request_vhost(request_rec* r)
+{
+    try {
+        const ConnState* st = tls_state(r);
+        if (st)
+            if (int rc = check_misdirected(r, *st); rc != DECLINED)
+                return rc;
+        // A virtual host's `require` is checked here, before any handler
+        // can answer (mod_cache's quick handler runs before access checks).
+        if (vhost_requires_certificate(r) && !verified(st) && !is_refusal_error_document(r))
+            return refuse(r, st);
+        return DECLINED;
+    } catch (...) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
 int check_client_access(request_rec* r)
 {
-    if (effective_verify(r) != ClientVerify::require || is_error_document(r))
-        return DECLINED;
-    conn_rec* c = r->connection->master ? r->connection->master : r->connection;
-    ConnState* st = conn_state(c);
-    if (st && st->phase == Phase::open && st->tls.client_certificate().status == ClientCertStatus::success)
-        return DECLINED;
-    // TLS 1.3 clients that offered post-handshake authentication are asked
-    // now; TLS 1.2 is never renegotiated.
-    if (st && st->phase == Phase::open && st->tls.can_reauthenticate() &&
-        st->tls.client_certificate().status == ClientCertStatus::none) {
-        if (r->connection->master) {
-            // HTTP/2 forbids it (RFC 7540, 9.2.1): mod_http2 turns this note
-            // into HTTP_1_1_REQUIRED, and the client retries over HTTP/1.1.
-            apr_table_setn(r->notes, "ssl-renegotiate-forbidden", "verify-client");
-        } else {
-            st->transport.set_block(APR_BLOCK_READ);
-            int rc = st->tls.reauthenticate();
-            st->transport.pass_output(true);
-            if (rc < 0)
-                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_gnutls: post-handshake authentication failed: %s",
-                              st->tls.describe_failure(rc).c_str());
-            if (st->tls.client_certificate().status == ClientCertStatus::success)
-                return DECLINED;
+    try {
+        if (!requires_certificate(r) || is_refusal_error_document(r))
+            return DECLINED;
+        conn_rec* c = r->connection->master ? r->connection->master : r->connection;
+        ConnState* st = conn_state(c);
+        if (st && st->phase != Phase::open)
+            st = nullptr;
+        if (verified(st))
+            return DECLINED;
+        // TLS 1.3 clients that offered post-handshake authentication are
+        // asked now; TLS 1.2 is never renegotiated.
+        if (st && st->tls.can_reauthenticate() && st->tls.client_certificate().status == ClientCertStatus::none) {
+            if (r->connection->master) {
+                // HTTP/2 forbids it (RFC 7540, 9.2.1): mod_http2 turns this
+                // note into HTTP_1_1_REQUIRED, and the client retries over
+                // HTTP/1.1.
+                apr_table_setn(r->notes, "ssl-renegotiate-forbidden", "verify-client");
+            } else {
+                st->transport.set_block(APR_BLOCK_READ);
+                int rc = st->tls.reauthenticate();
+                st->transport.pass_output(true);
+                if (rc < 0)
+                    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                                  "mod_gnutls: post-handshake authentication failed: %s",
+                                  st->tls.describe_failure(rc).c_str());
+                if (verified(st))
+                    return DECLINED;
+            }
         }
+        return refuse(r, st);
+    } catch (...) {
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
-    const char* why = !st || st->phase != Phase::open ? "not a TLS connection"
-                      : st->tls.client_certificate().status == ClientCertStatus::failed
-                          ? st->tls.client_certificate().reason.c_str()
-                          : "no client certificate on this connection";
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_gnutls: %s: GnuTLSClientVerify require: access to %s denied: %s",
-                  server_label(r->server).c_str(), r->uri, why);
-    return HTTP_FORBIDDEN;
 }
 
 namespace {

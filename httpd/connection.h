@@ -55,12 +55,16 @@ int bind_outgoing(conn_rec* c, ap_conf_vector_t* dir_conf, int enable_ssl);
 // Pool userdata key marking a connection on which TLS was switched off.
 inline constexpr const char* engine_disabled_key = "mod_gnutls:engine-disabled";
 int process_connection(conn_rec* c);
-// 421 Misdirected Request when Host names a virtual host whose identity
-// (certificate, key, priorities, client authentication, SRP) differs from
-// that of the virtual host the handshake chose.
-int check_misdirected(request_rec* r);
-// GnuTLSClientVerify require (the directory's, else the serving virtual
-// host's), for every request: 403 without a verified client certificate.
+// post_read_request: 421 Misdirected Request when Host names a virtual host
+// whose identity (certificate, key, priorities, client authentication, SRP)
+// differs from that of the virtual host the handshake chose; 403 when the
+// serving virtual host has GnuTLSClientVerify require and the connection
+// has no verified client certificate.
+int check_request_vhost(request_rec* r);
+// Access checks: GnuTLSClientVerify require of the directory (or the
+// virtual host) for every request, with TLS 1.3 post-handshake
+// authentication where the client offered it: 403 without a verified
+// client certificate.
 int check_client_access(request_rec* r);
 
 extern ap_filter_rec_t* input_filter_handle;

@@ -47,7 +47,7 @@ void register_hooks(apr_pool_t*)
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_ssl_bind_outgoing(bind_outgoing, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);
-    ap_hook_post_read_request(check_misdirected, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(check_request_vhost, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_access_checker(check_client_access, nullptr, nullptr, APR_HOOK_MIDDLE);
     // Again where `Satisfy Any` cannot turn a refusal into a password
     // prompt: Apache runs access_checker_ex whatever Satisfy says, and

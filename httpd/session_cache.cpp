@@ -140,11 +140,13 @@ void cache_child_init(apr_pool_t* p, server_rec* s)
 
 std::string ConnSessionStore::key(std::span<const std::uint8_t> id) const
 {
-    // ServerName and identity, not port, so servers of one pool share
-    // entries; a session never resumes on another virtual host.
-    std::string k = *context_;
+    // The virtual host's session context (ServerName and identity, not
+    // port, so servers of one pool share entries): a session never resumes
+    // on another virtual host. The id first: shmcb picks its subcache by the
+    // first bytes.
+    std::string k(reinterpret_cast<const char*>(id.data()), id.size());
     k += ':';
-    k.append(reinterpret_cast<const char*>(id.data()), id.size());
+    k += *context_;
     return k;
 }
 

@@ -28,6 +28,9 @@ void apply(gnutls_session_t s, const TlsSettings& settings)
 {
     if (int rc = gnutls_priority_set(s, settings.priority); rc < 0)
         throw_gnutls("gnutls_priority_set", rc);
+    // Nothing of the virtual host chosen before SNI may stay: an SRP-only
+    // host must not present (or verify clients with) another's certificates.
+    gnutls_credentials_clear(s);
     if (settings.credentials)
         if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, settings.credentials->get()); rc < 0)
             throw_gnutls("gnutls_credentials_set", rc);

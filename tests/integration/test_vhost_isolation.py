@@ -23,6 +23,8 @@ OPEN = "open content"
 TWIN = "twin content"
 DENIED = "DENIED-PAGE: this site needs a client certificate"
 DOMAIN = "iso.test"
+MODULES = ["cgid", "alias", "http2", "access_compat", "auth_basic", "authn_core", "authn_file", "authz_user",
+           "cache", "cache_disk", "expires"]
 CGI = """#!/bin/sh
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
 echo SECRET-CONTENT-7f3a
@@ -83,7 +85,14 @@ def vhosts(port, chain, key, ca_crl, htpasswd=None, srp=None, other_identity=Non
         return "\n".join(body)
 
     secure_lines = ["GnuTLSClientVerify require", f"GnuTLSClientCAFile {ca_crl}", "ErrorDocument 403 /denied.html",
-                    f"ScriptAlias /cgi-bin/ {cgi}/"]
+                    f"ScriptAlias /cgi-bin/ {cgi}/",
+                    # Error documents of other refusals must not become a way in.
+                    "ErrorDocument 421 /index.html", "ErrorDocument 404 /index.html",
+                    # A directory cannot lower the virtual host's require.
+                    "<Location /weak>", "  GnuTLSClientVerify request", "</Location>",
+                    # mod_cache answers before Apache's access checks.
+                    "CacheEnable disk /", "CacheQuickHandler on", "ExpiresActive On",
+                    'ExpiresDefault "access plus 10 minutes"']
     if htpasswd:
         # Satisfy Any: a password would do instead of the host rule; it must
         # not do instead of the client certificate.
@@ -118,9 +127,14 @@ def server(pki, certs, srp_files):
     other = pki.identity("iso-other", "p256", cn=name("otherkey"), dns_names=[f"*.{DOMAIN}"])
     ca_crl = pki.root / "iso-ca-with-crl.pem"
     ca_crl.write_text(pki.ca_cert.read_text() + pki.crl("iso-clients", [certs["revoked"][0]]).read_text())
-    h = Httpd(extra_modules=["cgid", "alias", "http2", "socache_shmcb", "access_compat", "auth_basic",
-                             "authn_core", "authn_file", "authz_user"])
+    h = Httpd(extra_modules=MODULES + ["socache_shmcb"])
     secure_dir, cgi = secure_site(h)
+    (secure_dir / "weak").mkdir()
+    (secure_dir / "weak" / "index.html").write_text(SECRET + " weak\n")
+    os.chmod(secure_dir / "weak", 0o755)
+    os.chmod(secure_dir / "weak" / "index.html", 0o644)
+    cache_root = h.docroot("cache")
+    os.system(f"chown www-data {cache_root} 2>/dev/null")
     (secure_dir / "satisfy").mkdir()
     (secure_dir / "satisfy" / "index.html").write_text(SECRET + " satisfy\n")
     os.chmod(secure_dir / "satisfy", 0o755)
@@ -132,13 +146,13 @@ def server(pki, certs, srp_files):
             "secure": secure_dir, "cgi": cgi}
     tickets_port, cache_port = free_ports(2)
     body = [f"ScriptSock {h.root}/run/cgid.sock", f"GnuTLSCache shmcb:{h.root}/run/gnutls_cache(512000)",
-            "LogLevel info"]
+            "LogLevel info", f"CacheRoot {cache_root}"]
     for port, tickets in ((tickets_port, "on"), (cache_port, "off")):
         body.append(vhosts(port, chain, key, ca_crl, htpasswd=htpasswd, srp=srp_files, other_identity=other,
                            stranger_ca=certs["stranger-ca"][0], tickets=tickets).format(**dirs))
     h.write_config("\n".join(body), [tickets_port, cache_port])
     h.start()
-    yield {"h": h, "tickets": tickets_port, "cache": cache_port}
+    yield {"h": h, "tickets": tickets_port, "cache": cache_port, "cache_root": cache_root}
     h.remove()
 
 
@@ -295,6 +309,23 @@ def test_satisfy_any_does_not_replace_the_certificate(server, pki, certs, which)
     assert code == "401", (code, body)  # Satisfy Any still asks for the password
 
 
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_other_error_documents_directories_and_the_cache_are_no_way_in(server, pki, certs, version):
+    port = server["tickets"]
+    # A verified client fills the cache first.
+    for path in ("/", "/weak/", "/index.html"):
+        rc, body, code, err = curl(pki, port, name("secure"), path=path, cert=certs["good"], version=version)
+        assert code == "200" and SECRET in body, (path, code, body, err)
+    assert any(server["cache_root"].rglob("*.header")), "mod_cache stored nothing: the cache case tests nothing"
+    for which in ("untrusted", "revoked"):
+        for path in ("/", "/weak/", "/index.html", "/no-such-page", "/weak/no-such-page"):
+            rc, body, code, err = curl(pki, port, name("secure"), path=path, cert=certs[which], version=version)
+            assert code == "403" and SECRET not in body, (which, path, code, body)
+    # 421 with secure's ErrorDocument 421 pointing at the secret page.
+    rc, body, code, err = curl(pki, port, name("open"), host=name("secure"), version=version)
+    assert code == "421" and SECRET not in body, (code, body)
+
+
 def test_failed_verification_is_visible_on_a_request_vhost(server, pki, certs):
     rc, body, code, err = curl(pki, server["tickets"], name("secure-request"), path="/cgi-bin/env.cgi",
                                cert=certs["untrusted"])
@@ -369,12 +400,13 @@ def pool(pki, certs, srp_files):
     servers = []
     try:
         for _ in range(2):
-            h = Httpd(extra_modules=["cgid", "alias", "http2", "socache_memcache"])
+            h = Httpd(extra_modules=MODULES + ["socache_memcache"])
             secure_dir, cgi = secure_site(h)
             dirs = {"open": h.docroot("open-site", body=OPEN + "\n"), "twin": h.docroot("twin-site", body=TWIN + "\n"),
                     "secure": secure_dir, "cgi": cgi}
             port = free_ports(1)[0]
             body = [f"ScriptSock {h.root}/run/cgid.sock", f"GnuTLSCache memcache:{memcached.address}",
+                    f"CacheRoot {h.docroot('cache')}",
                     vhosts(port, chain, key, ca_crl, stranger_ca=certs["stranger-ca"][0],
                            tickets="off").format(**dirs)]
             h.write_config("\n".join(body), [port])
