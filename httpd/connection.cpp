@@ -1,5 +1,6 @@
 #include "httpd/connection.h"
 
+#include "httpd/backend_tls.h"
 #include "httpd/errors.h"
 #include "httpd/sni.h"
 #include "src/key_binding.h"
@@ -69,6 +70,9 @@ ConnState::ConnState(conn_rec* conn, const ProxyTls& proxy)
       tls(transport, TlsConnection::ClientSide{proxy.priority.get(), proxy.credentials->get()})
 {
     transport.ignore_plain_http();
+    // GnuTLSCache also keeps the proxy's sessions with its back ends.
+    if (cache_enabled())
+        session_store.emplace(c, tls_server, proxy.session_context, proxy.cache_timeout);
 }
 
 HelloDecision ConnState::on_client_hello(const ClientHello& hello)
@@ -120,11 +124,10 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
     case Phase::handshake: break;
     }
     transport.set_block(block);
-    if (tls.is_client() && !client_name_set) {
+    if (tls.is_client() && !backend_prepared) {
         // mod_proxy names the back end after setting up the connection.
-        client_name_set = true;
-        if (const char* host = apr_table_get(c->notes, "proxy-request-hostname"))
-            tls.expect_server_name(host);
+        backend_prepared = true;
+        prepare_backend();
     }
     for (int retries = 0;;) {
         int rc = tls.handshake();
@@ -136,6 +139,13 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
                                                        gnutls_cipher_get(tls.session()),
                                                        gnutls_mac_get(tls.session())) ?: "-",
                           tls.server_name().c_str());
+            // Upstream mod_gnutls's words: administrators grep for them.
+            ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS %sconnection opened.",
+                          tls.is_client() ? "proxy " : "");
+            if (gnutls_session_is_resumed(tls.session()))
+                ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS session resumed.");
+            if (tls.is_client())
+                return finish_backend_handshake();
             report_signer_recovery();
             if (const auto& cert = tls.client_certificate(); cert.status == ClientCertStatus::failed)
                 ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
@@ -168,7 +178,9 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
         }
 
         apr_status_t why = transport.last_status();
-        if (APR_STATUS_IS_TIMEUP(why))
+        if (tls.is_client())
+            report_backend_failure(rc, why);
+        else if (APR_STATUS_IS_TIMEUP(why))
             ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
                           "mod_gnutls: TLS handshake failed: the client sent nothing for %d seconds (Timeout)",
                           static_cast<int>(apr_time_sec(c->base_server->timeout)));
@@ -192,9 +204,8 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
         }
         phase = Phase::failed;
         c->keepalive = AP_CONN_CLOSE;
-        // mod_proxy answers 502 for an aborted back end (400 otherwise).
         if (tls.is_client())
-            c->aborted = 1;
+            c->aborted = 1; // never reused by mod_proxy
         return APR_ECONNABORTED;
     }
 }
@@ -349,44 +360,6 @@ int check_client_access(request_rec* r)
     } catch (...) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-}
-
-namespace {
-
-// Set by ssl_bind_outgoing on mod_proxy's back-end connections that are
-// ours; kept as pool userdata so conn_config only ever holds a ConnState.
-constexpr const char* proxy_binding_key = "mod_gnutls:proxy-binding";
-
-int start_backend_tls(conn_rec* c)
-{
-    void* data = nullptr;
-    apr_pool_userdata_get(&data, proxy_binding_key, c->pool);
-    auto* proxy = static_cast<const ProxyTls*>(data);
-    if (!proxy || conn_state(c))
-        return DECLINED;
-    try {
-        ConnState* st = pool_owned(c->pool, new ConnState(c, *proxy));
-        ap_set_module_config(c->conn_config, &gnutls_module, st);
-        ap_filter_t* in = ap_add_input_filter_handle(input_filter_handle, st, nullptr, c);
-        ap_filter_t* out = ap_add_output_filter_handle(output_filter_handle, st, nullptr, c);
-        st->transport.attach(in, out);
-    } catch (const std::exception& e) {
-        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: cannot set up TLS towards the back end: %s",
-                      e.what());
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return OK;
-}
-
-} // namespace
-
-int bind_outgoing(conn_rec* c, ap_conf_vector_t*, int enable_ssl)
-{
-    const ServerConfig* sc = server_config(c->base_server);
-    if (!enable_ssl || !sc->proxy)
-        return DECLINED;
-    apr_pool_userdata_setn(sc->proxy.get(), proxy_binding_key, nullptr, c->pool);
-    return OK;
 }
 
 int pre_connection(conn_rec* c, void*)

@@ -8,6 +8,7 @@
 #include "httpd/session_cache.h"
 
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace mgs::httpd {
@@ -31,7 +32,11 @@ struct ConnState {
     TlsConnection tls;
     std::optional<ConnSessionStore> session_store; // when GnuTLSCache is set
     Phase phase = Phase::handshake;
-    bool client_name_set = false; // back-end connections: name read from mod_proxy's notes
+    // Back-end connections: what mod_proxy's connection notes asked for.
+    bool backend_prepared = false;
+    std::vector<std::string> backend_protocols; // proxy-request-alpn-protos
+    std::string backend_session_id;              // GnuTLSCache key of this back end's session
+    bool backend_session_saved = false;
 
     // Plaintext decrypted but not yet handed up (speculative reads, lines).
     PlainBuffer plain;
@@ -40,8 +45,19 @@ struct ConnState {
     // non-blocking caller, an error when the connection is finished.
     apr_status_t ensure_handshake(apr_read_type_e block);
 
+    // "back end NAME (ADDRESS:PORT)", for log lines.
+    std::string backend_label() const;
+    // Back ends: keeps the session for the next connection to the same
+    // back end once it can be resumed (TLS 1.3: once a ticket came).
+    void save_backend_session();
+
 private:
     HelloDecision on_client_hello(const ClientHello& hello);
+    // Back ends (httpd/backend_tls.cpp): SNI, expected name and ALPN from
+    // mod_proxy's notes; after the handshake, the protocol check.
+    void prepare_backend();
+    apr_status_t finish_backend_handshake();
+    void report_backend_failure(int rc, apr_status_t why);
     void report_signer_failure(const std::string& why);
     void report_signer_recovery();
     // After the handshake: hand the connection to the ALPN-chosen protocol.
@@ -50,8 +66,6 @@ private:
 
 ConnState* conn_state(const conn_rec* c);
 int pre_connection(conn_rec* c, void* csd);
-// mod_proxy asks for TLS on a back-end connection (GnuTLSProxyEngine on).
-int bind_outgoing(conn_rec* c, ap_conf_vector_t* dir_conf, int enable_ssl);
 // Pool userdata key marking a connection on which TLS was switched off.
 inline constexpr const char* engine_disabled_key = "mod_gnutls:engine-disabled";
 int process_connection(conn_rec* c);

@@ -23,6 +23,8 @@ apr_status_t read_more_plain(ConnState& st, apr_read_type_e block)
         ssize_t n = st.tls.recv(st.plain.reserve(record_plaintext_max));
         if (n > 0) {
             st.plain.commit(static_cast<std::size_t>(n));
+            if (st.tls.is_client() && !st.backend_session_saved)
+                st.save_backend_session(); // a TLS 1.3 ticket comes after the handshake
             if (st.transport.queued_bytes() > 0) // e.g. a KeyUpdate answer
                 st.transport.pass_output(true);
             return APR_SUCCESS;
@@ -152,13 +154,16 @@ apr_status_t output_filter(ap_filter_t* f, apr_bucket_brigade* bb)
         if (st->phase == Phase::handshake)
             if (apr_status_t rv = st->ensure_handshake(APR_BLOCK_READ); rv != APR_SUCCESS && rv != APR_EOF) {
                 apr_brigade_cleanup(bb);
-                return rv;
+                // A back end that failed its handshake is reported when
+                // mod_proxy reads its answer: the client gets mod_proxy's
+                // "502 Proxy Error" page, as with mod_ssl and mod_gnutls.
+                return st->tls.is_client() ? APR_SUCCESS : rv;
             }
         if (st->phase != Phase::open) {
-            // Nothing more can reach this client (Apache may still try to
+            // Nothing more can reach this peer (Apache may still try to
             // send an error page for the request it could not read).
             apr_brigade_cleanup(bb);
-            return st->phase == Phase::failed ? APR_ECONNABORTED : APR_SUCCESS;
+            return st->phase == Phase::failed && !st->tls.is_client() ? APR_ECONNABORTED : APR_SUCCESS;
         }
         while (!APR_BRIGADE_EMPTY(bb)) {
             apr_bucket* e = APR_BRIGADE_FIRST(bb);

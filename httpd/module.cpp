@@ -1,4 +1,5 @@
 // The module record: wires Apache's hooks to the components that do the work.
+#include "httpd/backend_tls.h"
 #include "httpd/connection.h"
 #include "httpd/directives.h"
 #include "httpd/io_filters.h"

@@ -41,6 +41,11 @@ struct VhostTls {
 struct ProxyTls {
     std::unique_ptr<ClientCredentials> credentials;
     Priority priority;
+    // A digest of the proxy settings (CAs, CRLs, client certificate and
+    // key, priorities): back-end sessions in GnuTLSCache are bound to it
+    // and to the back end's address and name.
+    std::string session_context;
+    std::chrono::seconds cache_timeout{300};
 };
 
 struct ServerConfig {

@@ -1,5 +1,6 @@
 #include "httpd/ssl_hooks.h"
 
+#include "httpd/backend_tls.h"
 #include "httpd/connection.h"
 
 #include <mod_ssl.h>

@@ -184,11 +184,23 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
                              : "GnuTLSProxyCAFile",
                          e.what()};
     }
+    std::string priorities = sc.proxy_priorities.value_or(sc.priorities.value_or(default_priorities));
     try {
-        proxy->priority = compile_priorities(sc.proxy_priorities.value_or(sc.priorities.value_or(default_priorities)));
+        proxy->priority = compile_priorities(priorities);
     } catch (const Error& e) {
         throw SetupError{"GnuTLSProxyPriorities", e.what()};
     }
+    IdentityDigest d;
+    d.add("proxy-ca-file", sc.proxy_ca_file.value_or(""))
+        .add("proxy-crl-file", sc.proxy_crl_file.value_or(""))
+        .add("proxy-certificate-file", sc.proxy_cert_file.value_or(""))
+        .add("proxy-key-file", sc.proxy_key_file.value_or(""))
+        .add("proxy-priorities", priorities);
+    for (const auto* file : {&sc.proxy_ca_file, &sc.proxy_crl_file})
+        if (*file)
+            d.add("content", read_file(**file));
+    proxy->session_context = d.hex().substr(0, 32);
+    proxy->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(300));
     return proxy;
 }
 

@@ -100,6 +100,40 @@ void TlsConnection::expect_server_name(const std::string& name)
     gnutls_session_set_verify_cert(session_.get(), verify_name_.c_str(), 0);
 }
 
+void TlsConnection::offer_alpn(const std::vector<std::string>& protocols)
+{
+    std::vector<gnutls_datum_t> list;
+    for (const auto& p : protocols)
+        list.push_back({reinterpret_cast<unsigned char*>(const_cast<char*>(p.data())),
+                        static_cast<unsigned>(p.size())});
+    if (list.empty())
+        return;
+    // GnuTLS copies the names.
+    if (int rc = gnutls_alpn_set_protocols(session_.get(), list.data(), static_cast<unsigned>(list.size()), 0);
+        rc < 0)
+        throw_gnutls("gnutls_alpn_set_protocols", rc);
+}
+
+void TlsConnection::offer_session(std::span<const std::uint8_t> data)
+{
+    gnutls_session_set_data(session_.get(), data.data(), data.size());
+}
+
+std::optional<Bytes> TlsConnection::resumable_session() const
+{
+    if (!established_)
+        return std::nullopt;
+    if (gnutls_protocol_get_version(session_.get()) == GNUTLS_TLS1_3 &&
+        !(gnutls_session_get_flags(session_.get()) & GNUTLS_SFLAGS_SESSION_TICKET))
+        return std::nullopt;
+    gnutls_datum_t d{};
+    if (gnutls_session_get_data2(session_.get(), &d) < 0)
+        return std::nullopt;
+    Bytes out(d.data, d.data + d.size);
+    gnutls_free(d.data);
+    return out;
+}
+
 int TlsConnection::handshake()
 {
     int rc = gnutls_handshake(session_.get());
@@ -147,7 +181,7 @@ std::string TlsConnection::describe_failure(int code) const
     }
     if (code == GNUTLS_E_FATAL_ALERT_RECEIVED || code == GNUTLS_E_WARNING_ALERT_RECEIVED) {
         if (const char* alert = gnutls_alert_get_name(gnutls_alert_get(session_.get())))
-            text += std::string(": the client sent alert '") + alert + "'";
+            text += std::string(is_client() ? ": the server sent alert '" : ": the client sent alert '") + alert + "'";
     }
     return text;
 }

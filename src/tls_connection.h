@@ -9,8 +9,10 @@
 #include "src/srp_credentials.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <sys/types.h>
 
 namespace mgs {
@@ -58,6 +60,14 @@ public:
     // Client side, before the handshake: the back end's name, sent as SNI
     // (unless it is an address) and required in its certificate.
     void expect_server_name(const std::string& name);
+    // Client side, before the handshake: the protocols to offer by ALPN.
+    void offer_alpn(const std::vector<std::string>& protocols);
+    // Client side: offers a session kept from an earlier connection (bad
+    // data is ignored: the handshake is then a full one).
+    void offer_session(std::span<const std::uint8_t> data);
+    // Client side, established: the session to keep for resumption, once
+    // there is one (TLS 1.3: after the server's ticket has been read).
+    std::optional<Bytes> resumable_session() const;
     bool is_client() const { return settings_ == nullptr; }
     TlsConnection(const TlsConnection&) = delete;
     TlsConnection& operator=(const TlsConnection&) = delete;
