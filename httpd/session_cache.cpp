@@ -83,6 +83,9 @@ void cache_status(request_rec* r, int flags)
         return;
     }
     ap_rprintf(r, flags & AP_STATUS_SHORT ? "GnuTLSCache: %s\n" : "<p>GnuTLSCache %s</p>\n", cache.provider->name);
+    // Upstream mod_gnutls's heading for the provider's own lines.
+    ap_rputs(flags & AP_STATUS_SHORT ? "GnuTLS Session Cache:\n" : "<h3>GnuTLS Session Cache:</h3>\n", r);
+    Lock lock; // as for every other use of a provider that is not MP-safe
     cache.provider->status(cache.instance, r, flags);
 }
 

@@ -1,5 +1,6 @@
 #include "httpd/status_page.h"
 
+#include "httpd/connection.h"
 #include "httpd/server_config.h"
 #include "src/tls_variables.h"
 
@@ -39,13 +40,39 @@ VhostStatus describe(const server_rec* s, const VhostTls& tls)
     return v;
 }
 
+// Upstream mod_gnutls's lines, word for word: monitoring scripts parse them.
+void upstream_section(request_rec* r, bool short_report)
+{
+    const ServerConfig* sc = server_config(r->server);
+    // Over HTTP/2 the request's connection is a stream: describe the main one.
+    const conn_rec* c = r->connection->master ? r->connection->master : r->connection;
+    const ConnState* st = conn_state(c);
+    char* desc = sc->tls && st && st->phase == Phase::open ? gnutls_session_get_desc(st->tls.session()) : nullptr;
+    if (short_report) {
+        ap_rprintf(r, "Using GnuTLS version: %s\n", gnutls_check_version(nullptr));
+        ap_rputs("Built against GnuTLS version: " GNUTLS_VERSION "\n", r);
+        if (desc)
+            ap_rprintf(r, "Current TLS session: %s\n", desc);
+    } else {
+        ap_rputs("<hr>\n<h2>GnuTLS Information:</h2>\n<dl>\n", r);
+        ap_rprintf(r, "<dt>Using GnuTLS version:</dt><dd>%s</dd>\n", gnutls_check_version(nullptr));
+        ap_rputs("<dt>Built against GnuTLS version:</dt><dd>" GNUTLS_VERSION "</dd>\n", r);
+        ap_rprintf(r, "<dt>Using TLS:</dt><dd>%s</dd>\n", sc->tls ? "yes" : "no");
+        if (desc)
+            ap_rprintf(r, "<dt>Current TLS session:</dt><dd>%s</dd>\n", html(r, desc));
+        ap_rputs("</dl>\n", r);
+    }
+    gnutls_free(desc);
+}
+
 int status_hook(request_rec* r, int flags)
 {
     const bool short_report = flags & AP_STATUS_SHORT;
+    upstream_section(r, short_report);
     if (short_report) {
         ap_rprintf(r, "GnuTLSVersion: %s\n", gnutls_check_version(nullptr));
     } else {
-        ap_rputs("<hr>\n<h2>mod_gnutls</h2>\n", r);
+        ap_rputs("<h2>mod_gnutls</h2>\n", r);
         ap_rprintf(r, "<p>GnuTLS %s, mod_gnutls %s</p>\n", gnutls_check_version(nullptr), MGS_VERSION);
         ap_rputs("<table border=\"1\"><tr><th>Virtual host</th><th>Certificate subject</th><th>Expires</th>"
                  "<th>Key backend</th><th>Key</th><th>Key health</th></tr>\n",
