@@ -11,3 +11,4 @@ for p in wrk libengine-pkcs11-openssl; do
 done
 bash ci/build.sh
 MGS_MODULE=$PWD/build/mod_gnutls.so /usr/bin/python3 bench/run.py "$@"
+MGS_MODULE=$PWD/build/mod_gnutls.so /usr/bin/python3 bench/proxy_resumption.py
