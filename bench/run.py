@@ -164,9 +164,9 @@ def failed_handshakes(server):
     return len(re.findall(r"handshake failed|cannot sign", server.h.log()))
 
 
-def wrk(port, seconds):
+def wrk(port, seconds, path="/"):
     """(requests/s, requests made) on 16 keep-alive connections."""
-    r = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"https://127.0.0.1:{port}/"],
+    r = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"https://127.0.0.1:{port}{path}"],
                        capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
     n = re.search(r"(\d+) requests in", r.stdout)

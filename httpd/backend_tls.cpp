@@ -43,11 +43,7 @@ int start_backend_tls(conn_rec* c)
     if (!proxy || conn_state(c))
         return DECLINED;
     try {
-        ConnState* st = pool_owned(c->pool, new ConnState(c, *proxy));
-        ap_set_module_config(c->conn_config, &gnutls_module, st);
-        ap_filter_t* in = ap_add_input_filter_handle(input_filter_handle, st, nullptr, c);
-        ap_filter_t* out = ap_add_output_filter_handle(output_filter_handle, st, nullptr, c);
-        st->transport.attach(in, out);
+        attach_tls(c, pool_owned(c->pool, new ConnState(c, *proxy)));
     } catch (const std::exception& e) {
         ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: cannot set up TLS towards the back end: %s",
                       e.what());

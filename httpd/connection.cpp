@@ -215,6 +215,14 @@ ConnState* conn_state(const conn_rec* c)
     return static_cast<ConnState*>(ap_get_module_config(c->conn_config, &gnutls_module));
 }
 
+void attach_tls(conn_rec* c, ConnState* st)
+{
+    ap_set_module_config(c->conn_config, &gnutls_module, st);
+    ap_filter_t* in = ap_add_input_filter_handle(input_filter_handle, st, nullptr, c);
+    ap_filter_t* out = ap_add_output_filter_handle(output_filter_handle, st, nullptr, c);
+    st->transport.attach(in, out);
+}
+
 int process_connection(conn_rec* c)
 {
     // Handshake before any protocol handler reads, as mod_ssl does: SNI and
@@ -375,11 +383,7 @@ int pre_connection(conn_rec* c, void*)
     if (!sc->tls)
         return DECLINED;
     try {
-        ConnState* st = pool_owned(c->pool, new ConnState(c, *sc->tls));
-        ap_set_module_config(c->conn_config, &gnutls_module, st);
-        ap_filter_t* in = ap_add_input_filter_handle(input_filter_handle, st, nullptr, c);
-        ap_filter_t* out = ap_add_output_filter_handle(output_filter_handle, st, nullptr, c);
-        st->transport.attach(in, out);
+        attach_tls(c, pool_owned(c->pool, new ConnState(c, *sc->tls)));
     } catch (const std::exception& e) {
         ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: cannot set up TLS for this connection: %s",
                       e.what());

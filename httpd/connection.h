@@ -65,6 +65,8 @@ private:
 };
 
 ConnState* conn_state(const conn_rec* c);
+// Makes `st` the connection's TLS state and puts the TLS filters on it.
+void attach_tls(conn_rec* c, ConnState* st);
 int pre_connection(conn_rec* c, void* csd);
 // Pool userdata key marking a connection on which TLS was switched off.
 inline constexpr const char* engine_disabled_key = "mod_gnutls:engine-disabled";

@@ -4,6 +4,7 @@
 #include "keystore/file_backend.h"
 #include "src/priorities.h"
 #include "src/tls_connection.h"
+#include "socket_transport.h"
 #include "test_pki.h"
 
 #include <gtest/gtest.h>
@@ -15,20 +16,6 @@
 
 namespace mgs::test {
 namespace {
-
-class SocketTransport final : public Transport {
-public:
-    explicit SocketTransport(int fd) : fd_(fd) {}
-    ssize_t pull(std::span<std::uint8_t> b) noexcept override { return ::recv(fd_, b.data(), b.size(), 0); }
-    ssize_t push(std::span<const std::uint8_t> b) noexcept override
-    {
-        return ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
-    }
-    int wait_readable(unsigned) noexcept override { return 1; }
-
-private:
-    int fd_;
-};
 
 // Hides the native key so the ext4 callbacks carry every signature.
 class CallbackOnly final : public Signer {

@@ -6,6 +6,7 @@
 #include "src/priorities.h"
 #include "src/tls_connection.h"
 #include "src/vhost_identity.h"
+#include "socket_transport.h"
 #include "test_pki.h"
 
 #include <gtest/gtest.h>
@@ -51,20 +52,6 @@ TEST(TicketKey, DerivedPerContext)
     TicketKey other_master;
     EXPECT_NE(bytes(TicketKey(other_master, "a")), bytes(a1));
 }
-
-class SocketTransport final : public Transport {
-public:
-    explicit SocketTransport(int fd) : fd_(fd) {}
-    ssize_t pull(std::span<std::uint8_t> b) noexcept override { return ::recv(fd_, b.data(), b.size(), 0); }
-    ssize_t push(std::span<const std::uint8_t> b) noexcept override
-    {
-        return ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
-    }
-    int wait_readable(unsigned) noexcept override { return 1; }
-
-private:
-    int fd_;
-};
 
 // Two virtual hosts on one certificate: "a" and "b", each with its own
 // ticket key (or none), chosen by SNI as the Apache glue does.
