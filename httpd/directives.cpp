@@ -6,6 +6,7 @@
 #include "httpd/errors.h"
 #include "httpd/server_config.h"
 #include "httpd/session_cache.h"
+#include "httpd/vhost_setup.h"
 
 #include <ap_provider.h>
 #include <ap_socache.h>
@@ -26,7 +27,8 @@ const char* fail(cmd_parms* cmd, const std::string& message)
 }
 
 // File paths are relative to ServerRoot, as with every Apache directive;
-// pkcs11: URLs and handle: references pass through untouched.
+// references a key backend takes by scheme (pkcs11:, handle:) pass
+// through untouched.
 std::string server_root_path(cmd_parms* cmd, const char* arg)
 {
     const char* path = ap_server_root_relative(cmd->pool, arg);
@@ -35,10 +37,7 @@ std::string server_root_path(cmd_parms* cmd, const char* arg)
 
 std::string key_or_file_reference(cmd_parms* cmd, const char* arg)
 {
-    std::string a(arg);
-    if (a.starts_with("pkcs11:") || a.starts_with("handle:"))
-        return a;
-    return server_root_path(cmd, arg);
+    return key_registry().names_a_file(arg) ? server_root_path(cmd, arg) : std::string(arg);
 }
 
 const char* set_flag(cmd_parms* cmd, const char* arg, std::optional<bool>& target)

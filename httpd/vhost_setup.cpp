@@ -92,8 +92,10 @@ std::unique_ptr<ServerCredentials> build_x509(const ServerConfig& sc)
 
     std::optional<CertificateChain> chain;
     try {
-        chain = pkcs11::is_pkcs11_url(*sc.cert_file) ? pkcs11::load_token_chain(*sc.cert_file)
-                                                      : CertificateChain::from_file(*sc.cert_file);
+        chain = pkcs11::is_pkcs11_url(*sc.cert_file)
+                    ? CertificateChain::from_certificates(pkcs11::load_token_certificates(*sc.cert_file),
+                                                          pkcs11::redact_url(*sc.cert_file))
+                    : CertificateChain::from_file(*sc.cert_file);
     } catch (const Error& e) {
         throw SetupError{"GnuTLSCertificateFile", e.what()};
     }

@@ -82,12 +82,6 @@ bool is_encrypted(std::span<const std::uint8_t> data, bool pem)
 
 } // namespace
 
-// Everything that is not a URL-like reference of another backend.
-bool FileKeyBackend::claims(std::string_view reference) const
-{
-    return !reference.starts_with("pkcs11:") && !reference.starts_with("handle:");
-}
-
 std::shared_ptr<Signer> FileKeyBackend::open(std::string_view reference, const KeyOptions& options) const
 {
     std::string path(reference);
@@ -101,7 +95,7 @@ std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const
                                        const Secret& passphrase)
 {
     if (has_pem_label(data, "TSS2 PRIVATE KEY"))
-        throw Error(source + " is a TPM 2.0 key (TSS2 PRIVATE KEY); this build has no TPM 2.0 backend yet");
+        throw Error(source + " is a TPM 2.0 key (TSS2 PRIVATE KEY): only the TPM backend loads it");
     const bool pem = looks_like_pem(data);
     const bool encrypted = is_encrypted(data, pem);
     if (encrypted && passphrase.empty())

@@ -9,7 +9,8 @@ namespace mgs {
 class FileKeyBackend final : public KeyBackend {
 public:
     std::string_view name() const override { return "file"; }
-    bool claims(std::string_view reference) const override;
+    // Registered last: takes every reference the others left.
+    bool claims(std::string_view) const override { return true; }
     std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const override;
 };
 

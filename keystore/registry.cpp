@@ -14,12 +14,19 @@ const KeyBackend* KeyRegistry::backend_for(std::string_view reference) const
     return nullptr;
 }
 
+bool KeyRegistry::names_a_file(std::string_view reference) const
+{
+    for (const auto& b : backends_)
+        if (b->claims_uri(reference))
+            return false;
+    return true;
+}
+
 std::shared_ptr<Signer> KeyRegistry::open(std::string_view reference, const KeyOptions& options) const
 {
     const KeyBackend* backend = backend_for(reference);
     if (!backend)
-        throw Error(std::string(reference.substr(0, reference.find(':') + 1)) +
-                    " key references are not supported by this build (TPM 2.0 handles: not yet)");
+        throw Error(std::string(reference) + ": no key backend takes this reference");
     return backend->open(reference, options);
 }
 

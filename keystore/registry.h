@@ -24,7 +24,12 @@ class KeyBackend {
 public:
     virtual ~KeyBackend() = default;
     virtual std::string_view name() const = 0;
-    virtual bool claims(std::string_view reference) const = 0;
+    // Whether this backend takes the reference: by a scheme (claims_uri) or
+    // by what the file it names holds.
+    virtual bool claims(std::string_view reference) const { return claims_uri(reference); }
+    // References that are not file paths ("pkcs11:...", "handle:..."):
+    // they are not made relative to ServerRoot.
+    virtual bool claims_uri(std::string_view) const { return false; }
     // Throws mgs::Error with a message naming the problem (not the secret).
     virtual std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const = 0;
 };
@@ -33,6 +38,8 @@ class KeyRegistry {
 public:
     void add(std::unique_ptr<KeyBackend> backend);
     const KeyBackend* backend_for(std::string_view reference) const;
+    // False for a reference some backend takes by its scheme.
+    bool names_a_file(std::string_view reference) const;
     std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const;
 
 private:

@@ -7,6 +7,7 @@
 // separate key-owning process behind a socket.
 #pragma once
 
+#include "keystore/bytes.h"
 #include "keystore/gnutls_handles.h"
 
 #include <cstdint>
@@ -15,8 +16,6 @@
 #include <vector>
 
 namespace mgs {
-
-using Bytes = std::vector<std::uint8_t>;
 
 enum class SignInput {
     message, // the data to be signed; the signer hashes it if the scheme needs a hash

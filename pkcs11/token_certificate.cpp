@@ -7,7 +7,7 @@
 
 namespace mgs::pkcs11 {
 
-CertificateChain load_token_chain(const std::string& url)
+std::vector<X509Crt> load_token_certificates(const std::string& url)
 {
     std::vector<X509Crt> certs;
     certs.push_back(new_x509_crt());
@@ -28,7 +28,7 @@ CertificateChain load_token_chain(const std::string& url)
             break;
         certs.push_back(std::move(next));
     }
-    return CertificateChain::from_certificates(std::move(certs), redact_url(url));
+    return certs;
 }
 
 } // namespace mgs::pkcs11

@@ -4,7 +4,7 @@
 #include "keystore/secret_source.h"
 #include "pkcs11/providers.h"
 #include "pkcs11/url.h"
-#include "src/certificate_chain.h"
+#include "keystore/public_key.h"
 
 #include <gnutls/pkcs11.h>
 #include <p11-kit/pkcs11.h>
@@ -297,7 +297,7 @@ private:
 
 } // namespace
 
-bool Pkcs11KeyBackend::claims(std::string_view reference) const { return is_pkcs11_url(reference); }
+bool Pkcs11KeyBackend::claims_uri(std::string_view reference) const { return is_pkcs11_url(reference); }
 
 std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const KeyOptions& options) const
 {

@@ -11,7 +11,7 @@ namespace mgs::pkcs11 {
 class Pkcs11KeyBackend final : public KeyBackend {
 public:
     std::string_view name() const override { return "pkcs11"; }
-    bool claims(std::string_view reference) const override;
+    bool claims_uri(std::string_view reference) const override;
     std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const override;
 };
 

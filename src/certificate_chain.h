@@ -2,6 +2,7 @@
 #pragma once
 
 #include "keystore/gnutls_handles.h"
+#include "keystore/public_key.h"
 #include "keystore/signer.h"
 
 #include <string>
@@ -30,11 +31,5 @@ private:
     std::vector<X509Crt> certs_;
     std::string source_;
 };
-
-// DER encoding of a public key, for comparing keys.
-Bytes public_key_der(gnutls_pubkey_t key);
-// And back (signers keep the DER, not a GnuTLS handle); throws mgs::Error
-// naming `what`.
-PubKey public_key_from_der(const Bytes& der, const std::string& what);
 
 } // namespace mgs

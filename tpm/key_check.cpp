@@ -1,6 +1,6 @@
 #include "tpm/key_check.h"
 
-#include "src/certificate_chain.h"
+#include "keystore/public_key.h"
 #include "tpm/tls_signing.h"
 #include "tpm/tpm_context.h"
 

@@ -2,7 +2,7 @@
 
 #include "keystore/error.h"
 #include "keystore/file_io.h"
-#include "src/certificate_chain.h"
+#include "keystore/public_key.h"
 #include "tpm/key_agent.h"
 #include "tpm/key_check.h"
 #include "tpm/key_file.h"
@@ -108,12 +108,12 @@ private:
 
 } // namespace
 
+bool TpmKeyBackend::claims_uri(std::string_view reference) const { return reference.starts_with(handle_prefix); }
+
 bool TpmKeyBackend::claims(std::string_view reference) const
 {
-    if (reference.starts_with(handle_prefix))
+    if (claims_uri(reference))
         return true;
-    if (reference.starts_with("pkcs11:"))
-        return false;
     // A short read of the file's start: a TSS2 PEM block says what it is.
     std::ifstream in{std::string(reference), std::ios::binary};
     char head[4096];

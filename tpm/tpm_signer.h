@@ -10,6 +10,7 @@ class TpmKeyBackend final : public KeyBackend {
 public:
     std::string_view name() const override { return "tpm2"; }
     // "handle:..." references, and files whose PEM block is a TSS2 PRIVATE KEY.
+    bool claims_uri(std::string_view reference) const override;
     bool claims(std::string_view reference) const override;
     // Loads the key once to check it (TPM reachable, parent and key
     // authorization, schemes, one test signature), then lets go of the TPM:

@@ -2,6 +2,9 @@
 // a message that says what is wrong.
 #include "keystore/error.h"
 #include "keystore/file_backend.h"
+#include "keystore/registry.h"
+#include "pkcs11/token_signer.h"
+#include "tpm/tpm_signer.h"
 #include "src/certificate_chain.h"
 #include "test_pki.h"
 
@@ -91,10 +94,17 @@ TEST(FileBackend, TpmKeysAreNamedNotMisread)
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("is a TPM 2.0 key"), std::string::npos) << e.what();
     }
-    FileKeyBackend backend;
-    EXPECT_FALSE(backend.claims("handle:0x81000001"));
-    EXPECT_FALSE(backend.claims("pkcs11:token=x"));
-    EXPECT_TRUE(backend.claims("/etc/ssl/private/key.pem"));
+    // Each backend claims its own forms; the file backend, last, the rest.
+    KeyRegistry registry;
+    registry.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
+    registry.add(std::make_unique<tpm::TpmKeyBackend>());
+    registry.add(std::make_unique<FileKeyBackend>());
+    EXPECT_EQ(registry.backend_for("handle:0x81000001")->name(), "tpm2");
+    EXPECT_EQ(registry.backend_for("pkcs11:token=x")->name(), "pkcs11");
+    EXPECT_EQ(registry.backend_for("/etc/ssl/private/key.pem")->name(), "file");
+    EXPECT_FALSE(registry.names_a_file("handle:0x81000001"));
+    EXPECT_FALSE(registry.names_a_file("pkcs11:token=x"));
+    EXPECT_TRUE(registry.names_a_file("conf/key.pem"));
 }
 
 TEST(FileBackend, GarbageIsNotAKey)
