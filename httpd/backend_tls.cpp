@@ -1,6 +1,8 @@
 #include "httpd/backend_tls.h"
 
 #include "httpd/connection.h"
+#include "src/key_binding.h"
+#include "src/vhost_identity.h"
 
 #include <apr_strings.h>
 
@@ -76,8 +78,14 @@ void ConnState::prepare_backend()
         // One session per back end address and name (the name is the SNI
         // and the name its certificate was checked against); the store adds
         // the proxy settings.
-        backend_session_id = std::string("proxy:") + (c->client_ip ? c->client_ip : "") + ":" +
-                             std::to_string(c->client_addr ? c->client_addr->port : 0) + ":" + (host ? host : "");
+        // A digest: fixed length for memcached's and redis's key limits,
+        // spread over shmcb's subcaches, and unambiguous for IPv6.
+        backend_session_id = IdentityDigest()
+                                 .add("address", c->client_ip ? c->client_ip : "")
+                                 .add("port", std::to_string(c->client_addr ? c->client_addr->port : 0))
+                                 .add("name", host ? host : "")
+                                 .hex()
+                                 .substr(0, 32);
         auto id = std::span(reinterpret_cast<const std::uint8_t*>(backend_session_id.data()),
                             backend_session_id.size());
         if (auto data = session_store->retrieve(id))
@@ -102,19 +110,26 @@ apr_status_t ConnState::finish_backend_handshake()
                           "mod_gnutls: %s selected none of the protocols mod_proxy asked for (%s)%s%s",
                           backend_label().c_str(), joined(backend_protocols).c_str(),
                           chosen.empty() ? ": it answered without ALPN" : ": it chose ", chosen.c_str());
+            gnutls_alert_send(tls.session(), GNUTLS_AL_FATAL, GNUTLS_A_NO_APPLICATION_PROTOCOL);
+            transport.pass_output(true);
             phase = Phase::failed;
             c->keepalive = AP_CONN_CLOSE;
             c->aborted = 1;
             return APR_ECONNABORTED;
         }
     }
-    if (gnutls_session_is_resumed(tls.session()))
+    log_opened();
+    if (gnutls_session_is_resumed(tls.session())) {
         ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: the TLS session with the %s was resumed",
                       backend_label().c_str());
-    else
+        // Not stored again: a session lives GnuTLSCacheTimeout from the
+        // full handshake that verified the back end's certificate.
+        backend_session_saved = true;
+    } else {
         ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: full TLS handshake with the %s",
                       backend_label().c_str());
-    save_backend_session();
+        save_backend_session();
+    }
     return transport.pass_output(true);
 }
 
@@ -137,6 +152,9 @@ void ConnState::report_backend_failure(int rc, apr_status_t why)
     std::string reason = APR_STATUS_IS_TIMEUP(why) ? "no answer within the proxy timeout"
                          : why == APR_EOF           ? "the back end closed the connection"
                                                     : tls.describe_failure(rc);
+    // The proxy's own key (GnuTLSProxyKeyFile in a token or TPM) failing.
+    if (std::string why_sign = take_last_sign_error(); !why_sign.empty())
+        reason += "; the proxy's client key cannot sign: " + why_sign;
     int alert = rc == GNUTLS_E_FATAL_ALERT_RECEIVED ? gnutls_alert_get(tls.session()) : -1;
     if (rc == GNUTLS_E_NO_CIPHER_SUITES || rc == GNUTLS_E_UNSUPPORTED_VERSION_PACKET ||
         alert == GNUTLS_A_HANDSHAKE_FAILURE || alert == GNUTLS_A_PROTOCOL_VERSION ||

@@ -40,11 +40,8 @@ ConnState::ConnState(conn_rec* conn, const VhostTls& vhost)
 // ends, rather than once per handshake.
 void ConnState::report_signer_failure(const std::string& why)
 {
-    if (tls.is_client() || !server_config(tls_server)->tls) {
-        // The proxy's client key: per connection, the back end is named.
-        ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c, "mod_gnutls: TLS handshake failed: %s", why.c_str());
+    if (!server_config(tls_server)->tls)
         return;
-    }
     VhostTls& vhost = *server_config(tls_server)->tls;
     if (!vhost.signer_failing.exchange(true))
         ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c,
@@ -114,6 +111,14 @@ apr_status_t ConnState::switch_protocol()
     return rv;
 }
 
+void ConnState::log_opened() const
+{
+    // Upstream mod_gnutls's words: administrators grep for them.
+    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS %sconnection opened.", tls.is_client() ? "proxy " : "");
+    if (gnutls_session_is_resumed(tls.session()))
+        ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS session resumed.");
+}
+
 apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
 {
     switch (phase) {
@@ -139,13 +144,9 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
                                                        gnutls_cipher_get(tls.session()),
                                                        gnutls_mac_get(tls.session())) ?: "-",
                           tls.server_name().c_str());
-            // Upstream mod_gnutls's words: administrators grep for them.
-            ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS %sconnection opened.",
-                          tls.is_client() ? "proxy " : "");
-            if (gnutls_session_is_resumed(tls.session()))
-                ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS session resumed.");
             if (tls.is_client())
                 return finish_backend_handshake();
+            log_opened();
             report_signer_recovery();
             if (const auto& cert = tls.client_certificate(); cert.status == ClientCertStatus::failed)
                 ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,

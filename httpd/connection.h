@@ -47,9 +47,12 @@ struct ConnState {
 
     // "back end NAME (ADDRESS:PORT)", for log lines.
     std::string backend_label() const;
-    // Back ends: keeps the session for the next connection to the same
-    // back end once it can be resumed (TLS 1.3: once a ticket came).
+    // Back ends: keeps the session of a full handshake for the next
+    // connection to the same back end once it can be resumed (TLS 1.3: once
+    // the ticket came).
     void save_backend_session();
+    // At debug: "TLS connection opened." and "TLS session resumed.".
+    void log_opened() const;
 
 private:
     HelloDecision on_client_hello(const ClientHello& hello);

@@ -157,13 +157,14 @@ apr_status_t output_filter(ap_filter_t* f, apr_bucket_brigade* bb)
                 // A back end that failed its handshake is reported when
                 // mod_proxy reads its answer: the client gets mod_proxy's
                 // "502 Proxy Error" page, as with mod_ssl and mod_gnutls.
-                return st->tls.is_client() ? APR_SUCCESS : rv;
+                // Only this write is swallowed; later ones fail.
+                return st->tls.is_client() && st->phase == Phase::failed ? APR_SUCCESS : rv;
             }
         if (st->phase != Phase::open) {
             // Nothing more can reach this peer (Apache may still try to
             // send an error page for the request it could not read).
             apr_brigade_cleanup(bb);
-            return st->phase == Phase::failed && !st->tls.is_client() ? APR_ECONNABORTED : APR_SUCCESS;
+            return st->phase == Phase::failed ? APR_ECONNABORTED : APR_SUCCESS;
         }
         while (!APR_BRIGADE_EMPTY(bb)) {
             apr_bucket* e = APR_BRIGADE_FIRST(bb);
@@ -204,6 +205,8 @@ apr_status_t output_filter(ap_filter_t* f, apr_bucket_brigade* bb)
     } catch (const std::exception& e) {
         ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, f->c, "mod_gnutls: output filter: %s", e.what());
         st->phase = Phase::failed;
+        if (st->tls.is_client())
+            f->c->aborted = 1; // mod_proxy answers 502 for an aborted back end
         apr_brigade_cleanup(bb);
         return APR_EGENERAL;
     }

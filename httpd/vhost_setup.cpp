@@ -171,6 +171,20 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
             throw SetupError{"GnuTLSProxyKeyFile", e.what()};
         }
     }
+    // What back-end sessions are bound to: the proxy settings, the client
+    // certificate and key by content, the CA and CRL files by content.
+    IdentityDigest identity;
+    if (chain)
+        identity.add_chain(*chain).add_key(*signer, *sc.proxy_key_file);
+    identity.add("proxy-ca-file", sc.proxy_ca_file.value_or("")).add("proxy-crl-file", sc.proxy_crl_file.value_or(""));
+    for (const auto* file : {&sc.proxy_ca_file, &sc.proxy_crl_file})
+        if (*file) {
+            try {
+                identity.add("content", read_file(**file));
+            } catch (const Error& e) {
+                throw SetupError{file == &sc.proxy_ca_file ? "GnuTLSProxyCAFile" : "GnuTLSProxyCRLFile", e.what()};
+            }
+        }
     auto proxy = std::make_unique<ProxyTls>();
     try {
         proxy->credentials = std::make_unique<ClientCredentials>(sc.proxy_ca_file.value_or(""),
@@ -192,16 +206,7 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
     } catch (const Error& e) {
         throw SetupError{"GnuTLSProxyPriorities", e.what()};
     }
-    IdentityDigest d;
-    d.add("proxy-ca-file", sc.proxy_ca_file.value_or(""))
-        .add("proxy-crl-file", sc.proxy_crl_file.value_or(""))
-        .add("proxy-certificate-file", sc.proxy_cert_file.value_or(""))
-        .add("proxy-key-file", sc.proxy_key_file.value_or(""))
-        .add("proxy-priorities", priorities);
-    for (const auto* file : {&sc.proxy_ca_file, &sc.proxy_crl_file})
-        if (*file)
-            d.add("content", read_file(**file));
-    proxy->session_context = d.hex().substr(0, 32);
+    proxy->session_context = identity.add("proxy-priorities", priorities).hex().substr(0, 32);
     proxy->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(300));
     return proxy;
 }

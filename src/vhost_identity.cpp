@@ -31,9 +31,8 @@ IdentityDigest& IdentityDigest::add(std::string_view label, std::string_view val
     return add(label, std::span(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
 }
 
-IdentityDigest& IdentityDigest::add_credentials(const ServerCredentials& credentials, std::string_view key_reference)
+IdentityDigest& IdentityDigest::add_chain(const CertificateChain& chain)
 {
-    const CertificateChain& chain = credentials.chain();
     add("certificate-source", chain.source());
     for (std::size_t i = 0; i < chain.size(); ++i) {
         GnutlsDatum der;
@@ -41,9 +40,19 @@ IdentityDigest& IdentityDigest::add_credentials(const ServerCredentials& credent
             throw_gnutls("cannot encode a certificate", rc);
         add("certificate", std::span<const std::uint8_t>(der.d.data, der.d.size));
     }
-    add("key-reference", key_reference);
-    add("public-key", public_key_der(credentials.signer().public_key().get()));
     return *this;
+}
+
+IdentityDigest& IdentityDigest::add_key(const Signer& signer, std::string_view key_reference)
+{
+    add("key-reference", key_reference);
+    return add("public-key", public_key_der(signer.public_key().get()));
+}
+
+IdentityDigest& IdentityDigest::add_credentials(const ServerCredentials& credentials, std::string_view key_reference)
+{
+    add_chain(credentials.chain());
+    return add_key(credentials.signer(), key_reference);
 }
 
 std::string IdentityDigest::hex() const

@@ -23,6 +23,10 @@ public:
     // Every certificate of the chain (DER) and the public key the signer
     // actually holds, beside the references they were loaded from.
     IdentityDigest& add_credentials(const ServerCredentials& credentials, std::string_view key_reference);
+    // Every certificate of a chain (DER), and its source.
+    IdentityDigest& add_chain(const CertificateChain& chain);
+    // The public key a signer holds, and its reference.
+    IdentityDigest& add_key(const Signer& signer, std::string_view key_reference);
     // SHA-256 of the fields, in hex.
     std::string hex() const;
 
