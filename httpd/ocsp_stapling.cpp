@@ -1,12 +1,12 @@
 #include "httpd/ocsp_stapling.h"
 
 #include "httpd/errors.h"
+#include "httpd/global_lock.h"
+#include "httpd/socache.h"
 #include "keystore/error.h"
 #include "src/ocsp_client.h"
 
 #include <ap_provider.h>
-#include <ap_socache.h>
-#include <apr_global_mutex.h>
 #include <http_main.h>
 #include <mod_watchdog.h>
 #include <util_mutex.h>
@@ -49,42 +49,13 @@ constexpr const char* cache_mutex_type = "gnutls-ocsp-cache";
 constexpr const char* default_cache = "shmcb:gnutls_ocsp_cache";
 constexpr unsigned max_entry = 16 * 1024;
 
-// This configuration's cache, mutexes and staplers (parent; inherited by children).
+// This configuration's cache, fetch mutex and staplers (parent; inherited
+// by children).
 struct State {
-    const ap_socache_provider_t* provider = nullptr;
-    ap_socache_instance_t* instance = nullptr;
-    apr_global_mutex_t* cache_mutex = nullptr;
+    Socache cache;
     apr_global_mutex_t* fetch_mutex = nullptr;
     std::vector<std::shared_ptr<OcspStapler>> staplers;
 } state;
-
-class GlobalLock {
-public:
-    explicit GlobalLock(apr_global_mutex_t* m) : m_(m && apr_global_mutex_lock(m) == APR_SUCCESS ? m : nullptr) {}
-    GlobalLock(const GlobalLock&) = delete;
-    GlobalLock& operator=(const GlobalLock&) = delete;
-    ~GlobalLock()
-    {
-        if (m_)
-            apr_global_mutex_unlock(m_);
-    }
-
-private:
-    apr_global_mutex_t* m_;
-};
-
-// A pool for one cache operation (GnuTLS callbacks and the watchdog have none at hand).
-class TempPool {
-public:
-    TempPool() { apr_pool_create(&p_, nullptr); }
-    ~TempPool() { apr_pool_destroy(p_); }
-    TempPool(const TempPool&) = delete;
-    TempPool& operator=(const TempPool&) = delete;
-    apr_pool_t* get() const { return p_; }
-
-private:
-    apr_pool_t* p_ = nullptr;
-};
 
 // A cache entry: 'R' + response, or 'F' (a fetch failed: do not try again
 // before the entry expires), each with its expiry in seconds since the epoch.
@@ -96,41 +67,27 @@ struct Entry {
 
 std::optional<Entry> load(const OcspStapler& st)
 {
-    if (!state.instance)
-        return std::nullopt;
-    TempPool pool;
-    std::vector<unsigned char> buf(max_entry);
-    unsigned len = static_cast<unsigned>(buf.size());
-    apr_status_t rv;
-    {
-        GlobalLock lock(state.cache_mutex);
-        rv = state.provider->retrieve(state.instance, st.s, reinterpret_cast<const unsigned char*>(st.cache_key.data()),
-                                      static_cast<unsigned>(st.cache_key.size()), buf.data(), &len, pool.get());
-    }
-    if (rv != APR_SUCCESS || len < 9)
+    auto value = state.cache.retrieve(st.s, as_bytes(st.cache_key), max_entry);
+    if (!value || value->size() < 9)
         return std::nullopt;
     Entry e;
-    e.kind = static_cast<char>(buf[0]);
-    std::memcpy(&e.expires, buf.data() + 1, 8);
+    e.kind = static_cast<char>((*value)[0]);
+    std::memcpy(&e.expires, value->data() + 1, 8);
     if (e.expires <= static_cast<std::int64_t>(::time(nullptr)))
         return std::nullopt;
-    e.der.assign(buf.begin() + 9, buf.begin() + len);
+    e.der.assign(value->begin() + 9, value->end());
     return e;
 }
 
 void save(const OcspStapler& st, char kind, std::int64_t expires, const Bytes& der)
 {
-    if (!state.instance || der.size() + 9 > max_entry)
+    if (der.size() + 9 > max_entry)
         return;
     Bytes value(9);
     value[0] = static_cast<unsigned char>(kind);
     std::memcpy(value.data() + 1, &expires, 8);
     value.insert(value.end(), der.begin(), der.end());
-    TempPool pool;
-    GlobalLock lock(state.cache_mutex);
-    state.provider->store(state.instance, st.s, reinterpret_cast<const unsigned char*>(st.cache_key.data()),
-                          static_cast<unsigned>(st.cache_key.size()), apr_time_from_sec(expires), value.data(),
-                          static_cast<unsigned>(value.size()), pool.get());
+    state.cache.store(st.s, as_bytes(st.cache_key), apr_time_from_sec(expires), value);
 }
 
 X509Crt import_der(const Bytes& der)
@@ -311,42 +268,17 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
 {
     if (state.staplers.empty())
         return OK;
-    std::string spec = server_config(base)->ocsp_cache.value_or(default_cache);
-    std::string name = spec.substr(0, spec.find(':'));
-    const char* params = spec.find(':') == std::string::npos ? nullptr : apr_pstrdup(pconf, spec.c_str() + name.size() + 1);
-    state.provider = static_cast<const ap_socache_provider_t*>(
-        ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name.c_str(), AP_SOCACHE_PROVIDER_VERSION));
-    if (!state.provider)
-        return OK; // checked in make_ocsp_stapler
-    if (const char* err = state.provider->create(&state.instance, params, ptemp, pconf)) {
+    if (const char* err =
+            state.cache.create(server_config(base)->ocsp_cache.value_or(default_cache), ptemp, pconf)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: GnuTLSOCSPCache: %s", err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    struct ap_socache_hints hints {};
+    ap_socache_hints hints{};
     hints.avg_id_len = 69;
     hints.avg_obj_size = 2048;
     hints.expiry_interval = 3600;
-    if (apr_status_t rv = state.provider->init(state.instance, "gnutls_ocsp", &hints, base, pconf); rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: GnuTLSOCSPCache: cannot initialise the %s cache",
-                     state.provider->name);
+    if (state.cache.init("gnutls_ocsp", hints, cache_mutex_type, base, pconf) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    apr_pool_cleanup_register(
-        pconf, base,
-        [](void* s) -> apr_status_t {
-            if (state.provider && state.instance)
-                state.provider->destroy(state.instance, static_cast<server_rec*>(s));
-            state.instance = nullptr;
-            return APR_SUCCESS;
-        },
-        apr_pool_cleanup_null);
-    if (state.provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
-        if (apr_status_t rv = ap_global_mutex_create(&state.cache_mutex, nullptr, cache_mutex_type, nullptr, base,
-                                                     pconf, 0);
-            rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: cannot create the %s mutex", cache_mutex_type);
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
     if (apr_status_t rv = ap_global_mutex_create(&state.fetch_mutex, nullptr, fetch_mutex_type, nullptr, base, pconf, 0);
         rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: cannot create the %s mutex", fetch_mutex_type);
@@ -378,10 +310,11 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
 
 void ocsp_child_init(apr_pool_t* p, server_rec* s)
 {
-    for (auto* m : {&state.cache_mutex, &state.fetch_mutex})
-        if (*m)
-            if (apr_status_t rv = apr_global_mutex_child_init(m, apr_global_mutex_lockfile(*m), p); rv != APR_SUCCESS)
-                ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: cannot attach to an OCSP mutex");
+    state.cache.child_init(p, s);
+    if (state.fetch_mutex)
+        if (apr_status_t rv = apr_global_mutex_child_init(&state.fetch_mutex, apr_global_mutex_lockfile(state.fetch_mutex), p);
+            rv != APR_SUCCESS)
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: cannot attach to the %s mutex", fetch_mutex_type);
 }
 
 } // namespace mgs::httpd

@@ -1,0 +1,26 @@
+// Holds an Apache global mutex for a scope; a null mutex (a provider that
+// needs none) holds nothing.
+#pragma once
+
+#include "httpd/apache.h"
+
+#include <apr_global_mutex.h>
+
+namespace mgs::httpd {
+
+class GlobalLock {
+public:
+    explicit GlobalLock(apr_global_mutex_t* m) : m_(m && apr_global_mutex_lock(m) == APR_SUCCESS ? m : nullptr) {}
+    GlobalLock(const GlobalLock&) = delete;
+    GlobalLock& operator=(const GlobalLock&) = delete;
+    ~GlobalLock()
+    {
+        if (m_)
+            apr_global_mutex_unlock(m_);
+    }
+
+private:
+    apr_global_mutex_t* m_;
+};
+
+} // namespace mgs::httpd
