@@ -40,97 +40,109 @@ std::string key_or_file_reference(cmd_parms* cmd, const char* arg)
     return key_registry().names_a_file(arg) ? server_root_path(cmd, arg) : std::string(arg);
 }
 
-const char* set_flag(cmd_parms* cmd, const char* arg, std::optional<bool>& target)
+// Generic setters: one per kind of value, the member as a template
+// argument, so each directive is one line in the table below.
+using Flag = std::optional<bool> ServerConfig::*;
+using Text = std::optional<std::string> ServerConfig::*;
+using Seconds = std::optional<int> ServerConfig::*;
+
+template <Flag Member>
+const char* set_flag(cmd_parms* cmd, void*, int on)
 {
-    if (!strcasecmp(arg, "on"))
-        target = true;
-    else if (!strcasecmp(arg, "off"))
-        target = false;
-    else
-        return fail(cmd, std::string("must be On or Off, not '") + arg + "'");
+    config_of(cmd)->*Member = on != 0;
     return nullptr;
 }
 
-const char* set_enable(cmd_parms* cmd, void*, const char* arg) { return set_flag(cmd, arg, config_of(cmd)->enabled); }
-
-const char* set_cert_file(cmd_parms* cmd, void*, const char* arg)
+// A file, relative to ServerRoot.
+template <Text Member>
+const char* set_path(cmd_parms* cmd, void*, const char* arg)
 {
-    config_of(cmd)->cert_file = key_or_file_reference(cmd, arg);
+    config_of(cmd)->*Member = server_root_path(cmd, arg);
     return nullptr;
 }
 
-const char* set_key_file(cmd_parms* cmd, void*, const char* arg)
+// A key or certificate: a file, or a reference a key backend takes by scheme.
+template <Text Member>
+const char* set_key_reference(cmd_parms* cmd, void*, const char* arg)
 {
-    config_of(cmd)->key_file = key_or_file_reference(cmd, arg);
+    config_of(cmd)->*Member = key_or_file_reference(cmd, arg);
     return nullptr;
 }
 
-const char* set_dh_file(cmd_parms* cmd, void*, const char* arg)
-{
-    config_of(cmd)->dh_file = server_root_path(cmd, arg);
-    return nullptr;
-}
-
-const char* set_priorities(cmd_parms* cmd, void*, const char* arg)
+// Checked here so that the error carries the line number.
+template <Text Member>
+const char* set_priority_string(cmd_parms* cmd, void*, const char* arg)
 {
     try {
         compile_priorities(arg);
     } catch (const Error& e) {
         return fail(cmd, e.what());
     }
-    config_of(cmd)->priorities = arg;
+    config_of(cmd)->*Member = arg;
     return nullptr;
+}
+
+template <Seconds Member, int Min = 0>
+const char* set_seconds(cmd_parms* cmd, void*, const char* arg)
+{
+    std::string a(arg);
+    if (a.empty() || a.size() > 9 || a.find_first_not_of("0123456789") != std::string::npos)
+        return fail(cmd, std::string("must be a number of seconds, not '") + arg + "'");
+    int value = std::stoi(a);
+    if (value < Min)
+        return fail(cmd, "must be at least " + std::to_string(Min) + " second" + (Min == 1 ? "" : "s"));
+    config_of(cmd)->*Member = value;
+    return nullptr;
+}
+
+// A timeout of 0 would make every fetch fail at once.
+const char* set_socket_timeout(cmd_parms* cmd, void* dir, const char* arg)
+{
+    return set_seconds<&ServerConfig::ocsp_socket_timeout, 1>(cmd, dir, arg);
 }
 
 // A secret is given either directly or through a source, never both in one
-// context: `other` names the directive that would conflict.
-const char* set_secret(cmd_parms* cmd, const char* arg, std::optional<Secret>& value,
-                       const std::optional<std::string>& source, const char* other)
+// context.
+struct SecretDirectives {
+    std::optional<Secret> ServerConfig::*value;
+    Text source;
+    const char* value_name;
+    const char* source_name;
+};
+constexpr SecretDirectives pin_directives{&ServerConfig::pin, &ServerConfig::pin_source, "GnuTLSPIN",
+                                          "GnuTLSPINSource"};
+constexpr SecretDirectives srk_pin_directives{&ServerConfig::srk_pin, &ServerConfig::srk_pin_source, "GnuTLSSRKPIN",
+                                              "GnuTLSSRKPINSource"};
+
+const char* conflict(cmd_parms* cmd, const char* other)
 {
-    if (source)
-        return fail(cmd, std::string("cannot be combined with ") + other +
-                             " in the same context; use one way to give the PIN");
-    value = Secret(arg);
+    return fail(cmd, std::string("cannot be combined with ") + other +
+                         " in the same context; use one way to give the PIN");
+}
+
+template <const SecretDirectives& D>
+const char* set_secret(cmd_parms* cmd, void*, const char* arg)
+{
+    ServerConfig* c = config_of(cmd);
+    if (c->*D.source)
+        return conflict(cmd, D.source_name);
+    c->*D.value = Secret(arg);
     return nullptr;
 }
 
-const char* set_secret_source(cmd_parms* cmd, const char* arg, std::optional<std::string>& source,
-                              const std::optional<Secret>& value, const char* other)
+template <const SecretDirectives& D>
+const char* set_secret_source(cmd_parms* cmd, void*, const char* arg)
 {
-    if (value)
-        return fail(cmd, std::string("cannot be combined with ") + other +
-                             " in the same context; use one way to give the PIN");
+    ServerConfig* c = config_of(cmd);
+    if (c->*D.value)
+        return conflict(cmd, D.value_name);
     try {
         check_secret_source_syntax(arg);
     } catch (const Error& e) {
         return fail(cmd, e.what());
     }
-    source = arg;
+    c->*D.source = arg;
     return nullptr;
-}
-
-const char* set_pin(cmd_parms* cmd, void*, const char* arg)
-{
-    ServerConfig* c = config_of(cmd);
-    return set_secret(cmd, arg, c->pin, c->pin_source, "GnuTLSPINSource");
-}
-
-const char* set_pin_source(cmd_parms* cmd, void*, const char* arg)
-{
-    ServerConfig* c = config_of(cmd);
-    return set_secret_source(cmd, arg, c->pin_source, c->pin, "GnuTLSPIN");
-}
-
-const char* set_srk_pin(cmd_parms* cmd, void*, const char* arg)
-{
-    ServerConfig* c = config_of(cmd);
-    return set_secret(cmd, arg, c->srk_pin, c->srk_pin_source, "GnuTLSSRKPINSource");
-}
-
-const char* set_srk_pin_source(cmd_parms* cmd, void*, const char* arg)
-{
-    ServerConfig* c = config_of(cmd);
-    return set_secret_source(cmd, arg, c->srk_pin_source, c->srk_pin, "GnuTLSSRKPIN");
 }
 
 // off | on (16K) | SIZE in bytes, optionally with a K suffix.
@@ -155,20 +167,6 @@ const char* set_export_certificates(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
-const char* set_cache_timeout(cmd_parms* cmd, void*, const char* arg)
-{
-    std::string a(arg);
-    if (a.empty() || a.size() > 9 || a.find_first_not_of("0123456789") != std::string::npos)
-        return fail(cmd, std::string("must be a number of seconds, not '") + arg + "'");
-    config_of(cmd)->cache_timeout = std::stoi(a);
-    return nullptr;
-}
-
-const char* set_session_tickets(cmd_parms* cmd, void*, const char* arg)
-{
-    return set_flag(cmd, arg, config_of(cmd)->session_tickets);
-}
-
 const char* set_client_verify(cmd_parms* cmd, void* dir, const char* arg)
 {
     ClientVerify mode;
@@ -187,24 +185,6 @@ const char* set_client_verify(cmd_parms* cmd, void* dir, const char* arg)
     return nullptr;
 }
 
-const char* set_client_ca_file(cmd_parms* cmd, void*, const char* arg)
-{
-    config_of(cmd)->client_ca_file = server_root_path(cmd, arg);
-    return nullptr;
-}
-
-const char* set_srp_passwd_file(cmd_parms* cmd, void*, const char* arg)
-{
-    config_of(cmd)->srp_passwd_file = server_root_path(cmd, arg);
-    return nullptr;
-}
-
-const char* set_srp_conf_file(cmd_parms* cmd, void*, const char* arg)
-{
-    config_of(cmd)->srp_conf_file = server_root_path(cmd, arg);
-    return nullptr;
-}
-
 const char* set_client_purpose(cmd_parms* cmd, void*, const char* arg)
 {
     std::string oid(arg);
@@ -215,36 +195,6 @@ const char* set_client_purpose(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
-const char* set_proxy_engine(cmd_parms* cmd, void*, const char* arg)
-{
-    return set_flag(cmd, arg, config_of(cmd)->proxy_enabled);
-}
-
-// The GnuTLSProxy* file directives: each sets one member, relative to ServerRoot.
-template <std::optional<std::string> ServerConfig::*Member>
-const char* set_proxy_path(cmd_parms* cmd, void*, const char* arg)
-{
-    config_of(cmd)->*Member = Member == &ServerConfig::proxy_key_file ? key_or_file_reference(cmd, arg)
-                                                                      : server_root_path(cmd, arg);
-    return nullptr;
-}
-
-const char* set_proxy_priorities(cmd_parms* cmd, void*, const char* arg)
-{
-    try {
-        compile_priorities(arg);
-    } catch (const Error& e) {
-        return fail(cmd, e.what());
-    }
-    config_of(cmd)->proxy_priorities = arg;
-    return nullptr;
-}
-
-const char* set_ocsp_stapling(cmd_parms* cmd, void*, const char* arg)
-{
-    return set_flag(cmd, arg, config_of(cmd)->ocsp_stapling);
-}
-
 const char* add_ocsp_response_file(cmd_parms* cmd, void*, const char* arg)
 {
     auto& files = config_of(cmd)->ocsp_response_files;
@@ -252,31 +202,6 @@ const char* add_ocsp_response_file(cmd_parms* cmd, void*, const char* arg)
         files.emplace();
     files->push_back(*arg ? server_root_path(cmd, arg) : std::string());
     return nullptr;
-}
-
-// Settings of OCSP fetching (responder requests, refresh timing, cache).
-const char* set_ocsp_seconds(cmd_parms* cmd, void*, const char* arg)
-{
-    std::string a(arg);
-    if (a.empty() || a.size() > 9 || a.find_first_not_of("0123456789") != std::string::npos)
-        return fail(cmd, std::string("must be a number of seconds, not '") + arg + "'");
-    ServerConfig* c = config_of(cmd);
-    std::string name = cmd->cmd->name;
-    auto& field = name == "GnuTLSOCSPCacheTimeout"     ? c->ocsp_cache_timeout
-                  : name == "GnuTLSOCSPFailureTimeout" ? c->ocsp_failure_timeout
-                  : name == "GnuTLSOCSPFuzzTime"       ? c->ocsp_fuzz_time
-                                                       : c->ocsp_socket_timeout;
-    field = std::stoi(a);
-    if (name == "GnuTLSOCSPSocketTimeout" && *field == 0)
-        return fail(cmd, "must be at least 1 second");
-    return nullptr;
-}
-
-const char* set_ocsp_flag(cmd_parms* cmd, void*, const char* arg)
-{
-    ServerConfig* c = config_of(cmd);
-    return set_flag(cmd, arg,
-                    std::string(cmd->cmd->name) == "GnuTLSOCSPAutoRefresh" ? c->ocsp_auto_refresh : c->ocsp_check_nonce);
 }
 
 const char* set_ocsp_cache(cmd_parms* cmd, void*, const char* arg)
@@ -313,69 +238,78 @@ const char* set_tpm_tcti(cmd_parms* cmd, void*, const char* arg)
 } // namespace
 
 const command_rec directives[] = {
-    AP_INIT_TAKE1("GnuTLSEnable", set_enable, nullptr, RSRC_CONF, "Whether this server speaks TLS: On or Off"),
-    AP_INIT_TAKE1("GnuTLSCertificateFile", set_cert_file, nullptr, RSRC_CONF,
-                  "PEM certificate chain (end entity first) of this server"),
-    AP_INIT_TAKE1("GnuTLSX509CertificateFile", set_cert_file, nullptr, RSRC_CONF,
+    AP_INIT_FLAG("GnuTLSEnable", set_flag<&ServerConfig::enabled>, nullptr, RSRC_CONF,
+                 "Whether this server speaks TLS: On or Off"),
+    AP_INIT_TAKE1("GnuTLSCertificateFile", set_key_reference<&ServerConfig::cert_file>, nullptr, RSRC_CONF,
+                  "PEM certificate chain (end entity first) of this server, or a pkcs11: URL"),
+    AP_INIT_TAKE1("GnuTLSX509CertificateFile", set_key_reference<&ServerConfig::cert_file>, nullptr, RSRC_CONF,
                   "Old name of GnuTLSCertificateFile"),
-    AP_INIT_TAKE1("GnuTLSKeyFile", set_key_file, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSKeyFile", set_key_reference<&ServerConfig::key_file>, nullptr, RSRC_CONF,
                   "Private key of this server: a key file, a pkcs11: URL or a TPM 2.0 key"),
-    AP_INIT_TAKE1("GnuTLSX509KeyFile", set_key_file, nullptr, RSRC_CONF, "Old name of GnuTLSKeyFile"),
-    AP_INIT_TAKE1("GnuTLSPriorities", set_priorities, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSX509KeyFile", set_key_reference<&ServerConfig::key_file>, nullptr, RSRC_CONF,
+                  "Old name of GnuTLSKeyFile"),
+    AP_INIT_TAKE1("GnuTLSPriorities", set_priority_string<&ServerConfig::priorities>, nullptr, RSRC_CONF,
                   "GnuTLS priority string (default NORMAL:-RSA:-VERS-TLS1.0:-VERS-TLS1.1)"),
-    AP_INIT_TAKE1("GnuTLSDHFile", set_dh_file, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSDHFile", set_path<&ServerConfig::dh_file>, nullptr, RSRC_CONF,
                   "PKCS #3 PEM file with Diffie-Hellman parameters for DHE (default: GnuTLS's groups)"),
-    AP_INIT_TAKE1("GnuTLSPIN", set_pin, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSPIN", set_secret<pin_directives>, nullptr, RSRC_CONF,
                   "PIN of token objects, or passphrase of an encrypted key file"),
-    AP_INIT_TAKE1("GnuTLSPINSource", set_pin_source, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSPINSource", set_secret_source<pin_directives>, nullptr, RSRC_CONF,
                   "Where the PIN comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
     AP_INIT_TAKE1("GnuTLSTPMTCTI", set_tpm_tcti, nullptr, RSRC_CONF,
                   "How to reach the TPM 2.0: a tpm2-tss TCTI string, e.g. device:/dev/tpmrm0, "
                   "swtpm:host=127.0.0.1,port=2321 or tabrmd"),
-    AP_INIT_TAKE1("GnuTLSSRKPIN", set_srk_pin, nullptr, RSRC_CONF, "Authorization of the TPM storage root key"),
-    AP_INIT_TAKE1("GnuTLSSRKPINSource", set_srk_pin_source, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSSRKPIN", set_secret<srk_pin_directives>, nullptr, RSRC_CONF,
+                  "Authorization of the TPM storage root key"),
+    AP_INIT_TAKE1("GnuTLSSRKPINSource", set_secret_source<srk_pin_directives>, nullptr, RSRC_CONF,
                   "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
     AP_INIT_TAKE1("GnuTLSExportCertificates", set_export_certificates, nullptr, RSRC_CONF,
                   "Export PEM certificates to CGI as SSL_SERVER_CERT/SSL_CLIENT_CERT: off, on (16K) or a size"),
     AP_INIT_TAKE1("GnuTLSCache", set_cache, nullptr, RSRC_CONF,
                   "TLS session cache: a socache provider with its parameters (shmcb:..., dbm:..., "
                   "memcache:host:port, redis:host:port) or none"),
-    AP_INIT_TAKE1("GnuTLSCacheTimeout", set_cache_timeout, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSCacheTimeout", set_seconds<&ServerConfig::cache_timeout>, nullptr, RSRC_CONF,
                   "Seconds a TLS session (or ticket) stays resumable (default 300)"),
-    AP_INIT_TAKE1("GnuTLSSessionTickets", set_session_tickets, nullptr, RSRC_CONF,
-                  "Resume sessions with encrypted tickets (TLS 1.2 and 1.3): On or Off"),
+    AP_INIT_FLAG("GnuTLSSessionTickets", set_flag<&ServerConfig::session_tickets>, nullptr, RSRC_CONF,
+                 "Resume sessions with encrypted tickets (TLS 1.2 and 1.3): On or Off"),
     AP_INIT_TAKE1("GnuTLSClientVerify", set_client_verify, nullptr, RSRC_CONF | OR_AUTHCFG,
                   "Client certificates: ignore, request or require"),
-    AP_INIT_TAKE1("GnuTLSClientCAFile", set_client_ca_file, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSClientCAFile", set_path<&ServerConfig::client_ca_file>, nullptr, RSRC_CONF,
                   "PEM file of the CAs client certificates must chain to"),
-    AP_INIT_TAKE1("GnuTLSX509CAFile", set_client_ca_file, nullptr, RSRC_CONF, "Old name of GnuTLSClientCAFile"),
+    AP_INIT_TAKE1("GnuTLSX509CAFile", set_path<&ServerConfig::client_ca_file>, nullptr, RSRC_CONF,
+                  "Old name of GnuTLSClientCAFile"),
     AP_INIT_TAKE1("GnuTLSClientKeyPurpose", set_client_purpose, nullptr, RSRC_CONF,
                   "Key purpose OID client certificates must carry if they have an EKU (default TLS client auth)"),
-    AP_INIT_TAKE1("GnuTLSSRPPasswdFile", set_srp_passwd_file, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSSRPPasswdFile", set_path<&ServerConfig::srp_passwd_file>, nullptr, RSRC_CONF,
                   "SRP password file (srptool --passwd)"),
-    AP_INIT_TAKE1("GnuTLSSRPPasswdConfFile", set_srp_conf_file, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSSRPPasswdConfFile", set_path<&ServerConfig::srp_conf_file>, nullptr, RSRC_CONF,
                   "SRP parameters file (srptool --create-conf)"),
-    AP_INIT_TAKE1("GnuTLSOCSPStapling", set_ocsp_stapling, nullptr, RSRC_CONF, "Staple OCSP responses: On or Off"),
+    AP_INIT_FLAG("GnuTLSOCSPStapling", set_flag<&ServerConfig::ocsp_stapling>, nullptr, RSRC_CONF,
+                 "Staple OCSP responses: On or Off"),
     AP_INIT_ITERATE("GnuTLSOCSPResponseFile", add_ocsp_response_file, nullptr, RSRC_CONF,
                     "DER OCSP responses to staple, for the server certificate first, then its issuers"),
     AP_INIT_TAKE1("GnuTLSOCSPCache", set_ocsp_cache, nullptr, RSRC_CONF, "OCSP response cache (socache)"),
-    AP_INIT_TAKE1("GnuTLSOCSPAutoRefresh", set_ocsp_flag, nullptr, RSRC_CONF, "Refresh OCSP responses: On/Off"),
-    AP_INIT_TAKE1("GnuTLSOCSPCheckNonce", set_ocsp_flag, nullptr, RSRC_CONF, "Nonces in OCSP requests: On/Off"),
-    AP_INIT_TAKE1("GnuTLSOCSPCacheTimeout", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
-    AP_INIT_TAKE1("GnuTLSOCSPFailureTimeout", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
-    AP_INIT_TAKE1("GnuTLSOCSPFuzzTime", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
-    AP_INIT_TAKE1("GnuTLSOCSPSocketTimeout", set_ocsp_seconds, nullptr, RSRC_CONF, "Seconds"),
-    AP_INIT_TAKE1("GnuTLSProxyEngine", set_proxy_engine, nullptr, RSRC_CONF,
-                  "TLS towards https:// back ends of mod_proxy: On or Off"),
-    AP_INIT_TAKE1("GnuTLSProxyCAFile", set_proxy_path<&ServerConfig::proxy_ca_file>, nullptr, RSRC_CONF,
+    AP_INIT_FLAG("GnuTLSOCSPAutoRefresh", set_flag<&ServerConfig::ocsp_auto_refresh>, nullptr, RSRC_CONF,
+                 "Refresh OCSP responses: On/Off"),
+    AP_INIT_FLAG("GnuTLSOCSPCheckNonce", set_flag<&ServerConfig::ocsp_check_nonce>, nullptr, RSRC_CONF,
+                 "Nonces in OCSP requests: On/Off"),
+    AP_INIT_TAKE1("GnuTLSOCSPCacheTimeout", set_seconds<&ServerConfig::ocsp_cache_timeout>, nullptr, RSRC_CONF,
+                  "Seconds"),
+    AP_INIT_TAKE1("GnuTLSOCSPFailureTimeout", set_seconds<&ServerConfig::ocsp_failure_timeout>, nullptr, RSRC_CONF,
+                  "Seconds"),
+    AP_INIT_TAKE1("GnuTLSOCSPFuzzTime", set_seconds<&ServerConfig::ocsp_fuzz_time>, nullptr, RSRC_CONF, "Seconds"),
+    AP_INIT_TAKE1("GnuTLSOCSPSocketTimeout", set_socket_timeout, nullptr, RSRC_CONF, "Seconds (at least 1)"),
+    AP_INIT_FLAG("GnuTLSProxyEngine", set_flag<&ServerConfig::proxy_enabled>, nullptr, RSRC_CONF,
+                 "TLS towards https:// back ends of mod_proxy: On or Off"),
+    AP_INIT_TAKE1("GnuTLSProxyCAFile", set_path<&ServerConfig::proxy_ca_file>, nullptr, RSRC_CONF,
                   "PEM CAs that back-end certificates must chain to"),
-    AP_INIT_TAKE1("GnuTLSProxyCRLFile", set_proxy_path<&ServerConfig::proxy_crl_file>, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSProxyCRLFile", set_path<&ServerConfig::proxy_crl_file>, nullptr, RSRC_CONF,
                   "PEM CRLs for back-end certificates"),
-    AP_INIT_TAKE1("GnuTLSProxyCertificateFile", set_proxy_path<&ServerConfig::proxy_cert_file>, nullptr,
-                  RSRC_CONF, "PEM client certificate chain towards back ends"),
-    AP_INIT_TAKE1("GnuTLSProxyKeyFile", set_proxy_path<&ServerConfig::proxy_key_file>, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSProxyCertificateFile", set_path<&ServerConfig::proxy_cert_file>, nullptr, RSRC_CONF,
+                  "PEM client certificate chain towards back ends"),
+    AP_INIT_TAKE1("GnuTLSProxyKeyFile", set_key_reference<&ServerConfig::proxy_key_file>, nullptr, RSRC_CONF,
                   "Private key of the proxy client certificate: a file, a pkcs11: URL or a TPM key"),
-    AP_INIT_TAKE1("GnuTLSProxyPriorities", set_proxy_priorities, nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("GnuTLSProxyPriorities", set_priority_string<&ServerConfig::proxy_priorities>, nullptr, RSRC_CONF,
                   "GnuTLS priority string for back-end connections"),
     AP_INIT_TAKE1("GnuTLSPKCS11Module", add_pkcs11_module, nullptr, RSRC_CONF,
                   "PKCS#11 module to load instead of p11-kit's configured ones; may repeat"),
