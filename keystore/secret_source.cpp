@@ -1,12 +1,12 @@
 #include "keystore/secret_source.h"
 
+#include "keystore/child_process.h"
 #include "keystore/error.h"
 #include "keystore/file_io.h"
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <string_view>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,44 +23,17 @@ Secret first_line(std::string_view text)
 
 Secret run_program(const std::string& program)
 {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-        throw Error(std::string("exec:") + program + ": pipe: " + std::strerror(errno));
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(fds[0]);
-        ::close(fds[1]);
-        throw Error(std::string("exec:") + program + ": fork: " + std::strerror(errno));
-    }
-    if (pid == 0) {
-        ::dup2(fds[1], STDOUT_FILENO);
-        ::execl("/bin/sh", "sh", "-c", program.c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
-    ::close(fds[1]);
-    std::string out;
-    char buf[512];
-    for (;;) {
-        ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (out.size() < 4096)
-            out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
-    explicit_bzero(buf, sizeof buf);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    Secret value = first_line(out);
-    explicit_bzero(out.data(), out.size());
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                            : "was killed by signal " + std::to_string(WTERMSIG(status));
-        throw Error("exec:" + program + " " + how);
-    }
+    ChildOutput child = run_child(
+        "exec:" + program,
+        [&](int fd) {
+            ::dup2(fd, STDOUT_FILENO);
+            ::execl("/bin/sh", "sh", "-c", program.c_str(), static_cast<char*>(nullptr));
+        },
+        4096);
+    Secret value = first_line({reinterpret_cast<const char*>(child.output.data()), child.output.size()});
+    explicit_bzero(child.output.data(), child.output.size());
+    if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
+        throw Error("exec:" + program + " " + describe_exit(child.status));
     if (value.empty())
         throw Error("exec:" + program + " printed no PIN");
     return value;

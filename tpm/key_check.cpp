@@ -1,13 +1,12 @@
 #include "tpm/key_check.h"
 
+#include "keystore/child_process.h"
 #include "keystore/public_key.h"
 #include "tpm/tls_signing.h"
 #include "tpm/tpm_context.h"
 
 #include <gnutls/crypto.h>
 
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -118,48 +117,24 @@ void write_all(int fd, const Bytes& data)
 
 KeyFacts check_key_in_child(const KeySpec& spec)
 {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-        throw Error(std::string("cannot start the TPM key check: pipe: ") + std::strerror(errno));
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        int err = errno;
-        ::close(fds[0]);
-        ::close(fds[1]);
-        throw Error(std::string("cannot start the TPM key check: fork: ") + std::strerror(err));
-    }
-    if (pid == 0) {
-        ::close(fds[0]);
-        Bytes answer;
-        try {
-            answer = encode(check_key(spec));
-        } catch (const std::exception& e) {
-            std::string text = std::string("\x01") + e.what();
-            answer.assign(text.begin(), text.end());
-        } catch (...) {
-            std::string text = "\x01the TPM key check failed";
-            answer.assign(text.begin(), text.end());
-        }
-        write_all(fds[1], answer);
-        // No exit handlers: they belong to the parent (Apache's, GnuTLS's).
-        ::_exit(0);
-    }
-    ::close(fds[1]);
-    Bytes answer;
-    std::uint8_t buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        answer.insert(answer.end(), buf, buf + n);
-    }
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return decode(answer);
+    ChildOutput child = run_child(
+        "cannot start the TPM key check",
+        [&](int fd) {
+            Bytes answer;
+            try {
+                answer = encode(check_key(spec));
+            } catch (const std::exception& e) {
+                std::string text = std::string("\x01") + e.what();
+                answer.assign(text.begin(), text.end());
+            } catch (...) {
+                std::string text = "\x01the TPM key check failed";
+                answer.assign(text.begin(), text.end());
+            }
+            write_all(fd, answer);
+            ::_exit(0);
+        },
+        1 << 20);
+    return decode(child.output);
 }
 
 } // namespace mgs::tpm
