@@ -4,6 +4,7 @@
 #include "httpd/global_lock.h"
 #include "httpd/socache.h"
 #include "keystore/error.h"
+#include "keystore/hex.h"
 #include "src/ocsp_client.h"
 
 #include <ap_provider.h>
@@ -245,12 +246,7 @@ std::shared_ptr<OcspStapler> make_ocsp_stapler(server_rec* s, const ServerConfig
     st->socket_timeout = sc.ocsp_socket_timeout.value_or(6);
     unsigned char digest[32];
     gnutls_hash_fast(GNUTLS_DIG_SHA256, st->cert_der.data(), st->cert_der.size(), digest);
-    st->cache_key = "ocsp:";
-    for (unsigned char b : digest) {
-        static const char hex[] = "0123456789abcdef";
-        st->cache_key += hex[b >> 4];
-        st->cache_key += hex[b & 15];
-    }
+    st->cache_key = "ocsp:" + hex(digest);
     creds.staple_ocsp_from(staple, st.get());
     state.staplers.push_back(st);
     return st;

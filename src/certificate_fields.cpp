@@ -1,5 +1,7 @@
 #include "src/certificate_fields.h"
 
+#include "keystore/hex.h"
+
 namespace mgs {
 
 namespace {
@@ -26,18 +28,6 @@ std::string pem_of(gnutls_x509_crt_t crt)
 }
 
 } // namespace
-
-std::string upper_hex(const unsigned char* p, std::size_t n)
-{
-    static const char digits[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(n * 2);
-    for (std::size_t i = 0; i < n; ++i) {
-        out += digits[p[i] >> 4];
-        out += digits[p[i] & 15];
-    }
-    return out;
-}
 
 std::string certificate_time(time_t t)
 {
@@ -75,7 +65,7 @@ CertificateFields read_certificate_fields(gnutls_x509_crt_t crt, bool with_pem)
     unsigned char serial[64];
     size_t len = sizeof serial;
     if (gnutls_x509_crt_get_serial(crt, serial, &len) >= 0)
-        f.serial = upper_hex(serial, len);
+        f.serial = upper_hex({serial, len});
     f.version = std::to_string(gnutls_x509_crt_get_version(crt));
     const char* sig = gnutls_sign_get_name(
         static_cast<gnutls_sign_algorithm_t>(gnutls_x509_crt_get_signature_algorithm(crt)));

@@ -28,6 +28,5 @@ CertificateFields read_certificate_fields(gnutls_x509_crt_t crt, bool with_pem);
 
 std::string certificate_time(time_t t);
 std::vector<std::string> subject_alt_names(gnutls_x509_crt_t crt);
-std::string upper_hex(const unsigned char* p, std::size_t n);
 
 } // namespace mgs

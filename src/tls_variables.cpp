@@ -1,5 +1,7 @@
 #include "src/tls_variables.h"
 
+#include "keystore/hex.h"
+
 #include <ctime>
 
 namespace mgs {
@@ -92,7 +94,7 @@ std::optional<std::string> lookup(const TlsConnection& conn, std::string_view na
         size_t len = sizeof id;
         if (gnutls_session_get_id(s, id, &len) < 0)
             return std::nullopt;
-        return upper_hex(id, len);
+        return upper_hex({id, len});
     }
     if (name == "SSL_TLS_SNI") {
         std::string sni = conn.server_name();

@@ -2,6 +2,7 @@
 
 #include "keystore/error.h"
 #include "keystore/gnutls_handles.h"
+#include "keystore/hex.h"
 
 #include <gnutls/crypto.h>
 
@@ -60,13 +61,7 @@ std::string IdentityDigest::hex() const
     std::uint8_t digest[32];
     if (int rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, input_.data(), input_.size(), digest); rc < 0)
         throw_gnutls("cannot hash the virtual host's identity", rc);
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (std::uint8_t b : digest) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
+    return mgs::hex(digest);
 }
 
 } // namespace mgs

@@ -1,5 +1,7 @@
 #include "tpm/key_agent.h"
 
+#include "keystore/hex.h"
+
 #include "tpm/tls_signing.h"
 
 #include <gnutls/crypto.h>
@@ -190,12 +192,7 @@ pid_t KeyAgent::spawn(const AgentLog& log)
             throw Error("TPM key agent: no random token");
         std::uint8_t name[12];
         gnutls_rnd(GNUTLS_RND_NONCE, name, sizeof name);
-        address_ = "mod_gnutls-tpm-agent-";
-        for (auto b : name) {
-            static const char hex[] = "0123456789abcdef";
-            address_ += hex[b >> 4];
-            address_ += hex[b & 15];
-        }
+        address_ = "mod_gnutls-tpm-agent-" + mgs::hex(name);
         int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
             throw Error("TPM key agent: " + errno_text("socket"));
