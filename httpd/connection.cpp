@@ -29,7 +29,7 @@ ConnState::ConnState(conn_rec* conn, const VhostTls& vhost)
     : c(conn), tls_server(conn->base_server), transport(conn),
       tls(transport, vhost.settings, [this](const ClientHello& hello) { return on_client_hello(hello); })
 {
-    if (cache_enabled()) {
+    if (cache_enabled(tls_server)) {
         session_store.emplace(c, tls_server, vhost.session_context, vhost.cache_timeout);
         attach_session_store(tls.session(), *session_store, vhost.cache_timeout);
     }
@@ -68,7 +68,7 @@ ConnState::ConnState(conn_rec* conn, const ProxyTls& proxy)
 {
     transport.ignore_plain_http();
     // GnuTLSCache also keeps the proxy's sessions with its back ends.
-    if (cache_enabled())
+    if (cache_enabled(tls_server))
         session_store.emplace(c, tls_server, proxy.session_context, proxy.cache_timeout);
 }
 

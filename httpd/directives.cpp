@@ -4,9 +4,9 @@
 #include "httpd/directives.h"
 
 #include "httpd/errors.h"
+#include "httpd/module_state.h"
 #include "httpd/server_config.h"
 #include "httpd/session_cache.h"
-#include "httpd/vhost_setup.h"
 
 #include <ap_provider.h>
 #include <ap_socache.h>
@@ -37,7 +37,7 @@ std::string server_root_path(cmd_parms* cmd, const char* arg)
 
 std::string key_or_file_reference(cmd_parms* cmd, const char* arg)
 {
-    return key_registry().names_a_file(arg) ? server_root_path(cmd, arg) : std::string(arg);
+    return module_state(cmd->server).keys.names_a_file(arg) ? server_root_path(cmd, arg) : std::string(arg);
 }
 
 // Generic setters: one per kind of value, the member as a template

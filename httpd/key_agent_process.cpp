@@ -1,5 +1,7 @@
 #include "httpd/key_agent_process.h"
 
+#include "httpd/module_state.h"
+
 #include "keystore/error.h"
 #include "tpm/key_agent.h"
 
@@ -12,9 +14,6 @@ namespace mgs::httpd {
 
 namespace {
 
-apr_proc_t agent_proc;
-apr_pool_t* agent_pool = nullptr; // pconf of the configuration the agent serves
-
 void log_from_agent(int level, const std::string& message)
 {
     int apache_level = level == 0 ? APLOG_ERR : level == 1 ? APLOG_NOTICE : APLOG_INFO;
@@ -23,12 +22,12 @@ void log_from_agent(int level, const std::string& message)
 
 void agent_maintenance(int reason, void* data, int status);
 
-void spawn()
+void spawn(ModuleState& state)
 {
-    agent_proc.pid = tpm::KeyAgent::instance().spawn(log_from_agent);
-    apr_proc_other_child_register(&agent_proc, agent_maintenance, &agent_proc, nullptr, agent_pool);
+    state.key_agent.pid = tpm::KeyAgent::instance().spawn(log_from_agent);
+    apr_proc_other_child_register(&state.key_agent, agent_maintenance, &state, nullptr, state.pconf);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, "mod_gnutls: TPM key agent started (pid %d)",
-                 static_cast<int>(agent_proc.pid));
+                 static_cast<int>(state.key_agent.pid));
 }
 
 // The MPM tells us when the agent process ended: start another, so TPM
@@ -37,12 +36,13 @@ void agent_maintenance(int reason, void* data, int status)
 {
     if (reason != APR_OC_REASON_DEATH && reason != APR_OC_REASON_LOST)
         return; // restart and unregister: the pconf cleanup stops it
+    auto& state = *static_cast<ModuleState*>(data);
     apr_proc_other_child_unregister(data);
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
                  "mod_gnutls: TPM key agent (pid %d) ended (status %d); starting a new one",
-                 static_cast<int>(agent_proc.pid), status);
+                 static_cast<int>(state.key_agent.pid), status);
     try {
-        spawn();
+        spawn(state);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, "mod_gnutls: %s", e.what());
     }
@@ -62,10 +62,9 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
     // checks it and never serves.
     if (!tpm::KeyAgent::instance().has_keys() || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
-    agent_pool = pconf;
     apr_pool_cleanup_register(pconf, nullptr, stop_agent, apr_pool_cleanup_null);
     try {
-        spawn();
+        spawn(module_state(pconf));
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ap_server_conf, "mod_gnutls: %s", e.what());
         return HTTP_INTERNAL_SERVER_ERROR;

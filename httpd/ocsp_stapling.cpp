@@ -2,6 +2,7 @@
 
 #include "httpd/errors.h"
 #include "httpd/global_lock.h"
+#include "httpd/module_state.h"
 #include "httpd/socache.h"
 #include "keystore/error.h"
 #include "keystore/hex.h"
@@ -50,13 +51,7 @@ constexpr const char* cache_mutex_type = "gnutls-ocsp-cache";
 constexpr const char* default_cache = "shmcb:gnutls_ocsp_cache";
 constexpr unsigned max_entry = 16 * 1024;
 
-// This configuration's cache, fetch mutex and staplers (parent; inherited
-// by children).
-struct State {
-    Socache cache;
-    apr_global_mutex_t* fetch_mutex = nullptr;
-    std::vector<std::shared_ptr<OcspStapler>> staplers;
-} state;
+OcspState& state_of(const OcspStapler& st) { return module_state(st.s).ocsp; }
 
 // A cache entry: 'R' + response, or 'F' (a fetch failed: do not try again
 // before the entry expires), each with its expiry in seconds since the epoch.
@@ -68,7 +63,7 @@ struct Entry {
 
 std::optional<Entry> load(const OcspStapler& st)
 {
-    auto value = state.cache.retrieve(st.s, as_bytes(st.cache_key), max_entry);
+    auto value = state_of(st).cache.retrieve(st.s, as_bytes(st.cache_key), max_entry);
     if (!value || value->size() < 9)
         return std::nullopt;
     Entry e;
@@ -88,7 +83,7 @@ void save(const OcspStapler& st, char kind, std::int64_t expires, const Bytes& d
     value[0] = static_cast<unsigned char>(kind);
     std::memcpy(value.data() + 1, &expires, 8);
     value.insert(value.end(), der.begin(), der.end());
-    state.cache.store(st.s, as_bytes(st.cache_key), apr_time_from_sec(expires), value);
+    state_of(st).cache.store(st.s, as_bytes(st.cache_key), apr_time_from_sec(expires), value);
 }
 
 X509Crt import_der(const Bytes& der)
@@ -134,7 +129,7 @@ int staple(gnutls_session_t, void* data, gnutls_datum_t* out) noexcept
         auto* st = static_cast<OcspStapler*>(data);
         std::optional<Entry> e = load(*st);
         if (!e) {
-            GlobalLock one_fetch(state.fetch_mutex);
+            GlobalLock one_fetch(state_of(*st).fetch_mutex);
             e = load(*st); // another process may have fetched meanwhile
             if (!e) {
                 fetch(*st);
@@ -169,9 +164,6 @@ apr_interval_time_t next_refresh(const OcspStapler& st, std::int64_t lifetime)
     return static_cast<apr_interval_time_t>(seconds * APR_USEC_PER_SEC);
 }
 
-APR_OPTIONAL_FN_TYPE(ap_watchdog_set_callback_interval)* set_interval = nullptr;
-ap_watchdog_t* watchdog = nullptr; // the one refreshing responses in the background
-
 apr_status_t refresh_in_background(int wd_state, void* data, apr_pool_t*)
 {
     auto* st = static_cast<OcspStapler*>(data);
@@ -179,11 +171,12 @@ apr_status_t refresh_in_background(int wd_state, void* data, apr_pool_t*)
         return APR_SUCCESS;
     std::int64_t lifetime;
     {
-        GlobalLock one_fetch(state.fetch_mutex);
+        GlobalLock one_fetch(state_of(*st).fetch_mutex);
         lifetime = fetch(*st);
     }
-    if (set_interval)
-        set_interval(watchdog, next_refresh(*st, lifetime), st, refresh_in_background);
+    OcspState& state = state_of(*st);
+    if (state.set_interval)
+        state.set_interval(state.watchdog, next_refresh(*st, lifetime), st, refresh_in_background);
     return APR_SUCCESS;
 }
 
@@ -248,13 +241,12 @@ std::shared_ptr<OcspStapler> make_ocsp_stapler(server_rec* s, const ServerConfig
     gnutls_hash_fast(GNUTLS_DIG_SHA256, st->cert_der.data(), st->cert_der.size(), digest);
     st->cache_key = "ocsp:" + hex(digest);
     creds.staple_ocsp_from(staple, st.get());
-    state.staplers.push_back(st);
+    module_state(s).ocsp.staplers.push_back(st);
     return st;
 }
 
 int ocsp_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*)
 {
-    state = State{};
     ap_mutex_register(pconf, fetch_mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
     ap_mutex_register(pconf, cache_mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
     return OK;
@@ -262,6 +254,7 @@ int ocsp_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*)
 
 int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* base)
 {
+    OcspState& state = module_state(base).ocsp;
     if (state.staplers.empty())
         return OK;
     if (const char* err =
@@ -284,15 +277,14 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
     // Background refresh: one mod_watchdog thread in one child for all.
     auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     auto register_cb = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    set_interval = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_set_callback_interval);
+    state.set_interval = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_set_callback_interval);
     bool any_refresh = false;
     for (auto& st : state.staplers)
         any_refresh |= st->auto_refresh;
     if (!any_refresh)
         return OK;
-    watchdog = nullptr;
-    if (!get_instance || !register_cb || !set_interval ||
-        get_instance(&watchdog, "_mod_gnutls_ocsp_", 0, 1, pconf) != APR_SUCCESS) {
+    if (!get_instance || !register_cb || !state.set_interval ||
+        get_instance(&state.watchdog, "_mod_gnutls_ocsp_", 0, 1, pconf) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, base,
                      "mod_gnutls: mod_watchdog is not available: OCSP responses are fetched during handshakes "
                      "instead of in the background (GnuTLSOCSPAutoRefresh)");
@@ -300,12 +292,13 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
     }
     for (auto& st : state.staplers)
         if (st->auto_refresh)
-            register_cb(watchdog, apr_time_from_sec(1), st.get(), refresh_in_background);
+            register_cb(state.watchdog, apr_time_from_sec(1), st.get(), refresh_in_background);
     return OK;
 }
 
 void ocsp_child_init(apr_pool_t* p, server_rec* s)
 {
+    OcspState& state = module_state(s).ocsp;
     state.cache.child_init(p, s);
     if (state.fetch_mutex)
         if (apr_status_t rv = apr_global_mutex_child_init(&state.fetch_mutex, apr_global_mutex_lockfile(state.fetch_mutex), p);

@@ -1,5 +1,7 @@
 #include "httpd/server_config.h"
 
+#include "httpd/module_state.h"
+
 namespace mgs::httpd {
 
 ServerConfig* server_config(const server_rec* s)
@@ -25,7 +27,9 @@ void* merge_dir_config(apr_pool_t* p, void* base_v, void* add_v)
 
 void* create_server_config(apr_pool_t* p, server_rec*)
 {
-    return pool_owned(p, new ServerConfig());
+    auto* sc = pool_owned(p, new ServerConfig());
+    sc->state = &module_state(p);
+    return sc;
 }
 
 void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
@@ -33,6 +37,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     const auto* base = static_cast<const ServerConfig*>(base_v);
     const auto* add = static_cast<const ServerConfig*>(add_v);
     auto* merged = pool_owned(p, new ServerConfig());
+    merged->state = add->state;
     auto pick = [](const auto& a, const auto& b) { return a ? a : b; };
     merged->enabled = pick(add->enabled, base->enabled);
     merged->cert_file = pick(add->cert_file, base->cert_file);

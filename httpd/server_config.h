@@ -79,7 +79,8 @@ struct ServerConfig {
     std::vector<std::string> pkcs11_modules;
     std::optional<std::string> tpm_tcti; // GnuTLSTPMTCTI
     std::optional<std::string> ocsp_cache; // GnuTLSOCSPCache
-    std::unique_ptr<TicketKey> ticket_key; // made by check_config if any server uses tickets
+
+    struct ModuleState* state = nullptr; // this configuration generation's (module_state.h)
 
     std::unique_ptr<VhostTls> tls;     // built by check_config, never merged
     std::shared_ptr<struct OcspStapler> ocsp; // fetching responses for this server's certificate

@@ -1,5 +1,6 @@
 #include "httpd/session_cache.h"
 
+#include "httpd/module_state.h"
 #include "httpd/server_config.h"
 #include "httpd/socache.h"
 #include "httpd/status_page.h"
@@ -21,16 +22,13 @@ constexpr const char* mutex_type = "gnutls-cache";
 // the server's chain).
 constexpr unsigned max_session_size = 16 * 1024;
 
-// Set up by the directive (provider, instance) and post_config (mutex) in
-// the parent; inherited by the children.
-Socache cache;
-
 } // namespace
 
 const char* set_cache(cmd_parms* cmd, void*, const char* arg)
 {
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
         return err;
+    Socache& cache = module_state(cmd->server).session_cache;
     cache = Socache{};
     std::string spec(arg);
     if (spec == "none")
@@ -40,10 +38,11 @@ const char* set_cache(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
-bool cache_enabled() { return cache.ready(); }
+bool cache_enabled(const server_rec* s) { return module_state(s).session_cache.ready(); }
 
 void cache_status(request_rec* r, int flags)
 {
+    Socache& cache = module_state(r->server).session_cache;
     if (!cache.ready()) {
         ap_rputs(flags & AP_STATUS_SHORT ? "GnuTLSCache: none\n" : "<p>GnuTLSCache none</p>\n", r);
         return;
@@ -56,13 +55,13 @@ void cache_status(request_rec* r, int flags)
 
 int cache_pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*)
 {
-    cache = Socache{};
     ap_mutex_register(pconf, mutex_type, nullptr, APR_LOCK_DEFAULT, 0);
     return OK;
 }
 
 int cache_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* base)
 {
+    Socache& cache = module_state(base).session_cache;
     if (!cache.created())
         return OK; // GnuTLSCache none
     ap_socache_hints hints{};
@@ -72,7 +71,7 @@ int cache_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* b
     return cache.init("gnutls_cache", hints, mutex_type, base, pconf) == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
-void cache_child_init(apr_pool_t* p, server_rec* s) { cache.child_init(p, s); }
+void cache_child_init(apr_pool_t* p, server_rec* s) { module_state(s).session_cache.child_init(p, s); }
 
 std::string ConnSessionStore::key(std::span<const std::uint8_t> id) const
 {
@@ -91,7 +90,7 @@ void ConnSessionStore::store(std::span<const std::uint8_t> id, std::span<const s
     if (data.size() > max_session_size)
         return;
     try {
-        cache.store(s_, as_bytes(key(id)), apr_time_now() + apr_time_from_sec(ttl_.count()), data, c_->pool);
+        module_state(s_).session_cache.store(s_, as_bytes(key(id)), apr_time_now() + apr_time_from_sec(ttl_.count()), data, c_->pool);
     } catch (...) {
     }
 }
@@ -99,7 +98,7 @@ void ConnSessionStore::store(std::span<const std::uint8_t> id, std::span<const s
 std::optional<Bytes> ConnSessionStore::retrieve(std::span<const std::uint8_t> id) noexcept
 {
     try {
-        return cache.retrieve(s_, as_bytes(key(id)), max_session_size, c_->pool);
+        return module_state(s_).session_cache.retrieve(s_, as_bytes(key(id)), max_session_size, c_->pool);
     } catch (...) {
         return std::nullopt;
     }
@@ -108,7 +107,7 @@ std::optional<Bytes> ConnSessionStore::retrieve(std::span<const std::uint8_t> id
 void ConnSessionStore::remove(std::span<const std::uint8_t> id) noexcept
 {
     try {
-        cache.remove(s_, as_bytes(key(id)), c_->pool);
+        module_state(s_).session_cache.remove(s_, as_bytes(key(id)), c_->pool);
     } catch (...) {
     }
 }

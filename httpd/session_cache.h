@@ -19,7 +19,7 @@ const char* set_cache(cmd_parms* cmd, void*, const char* arg);
 int cache_pre_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp);
 int cache_post_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* base);
 void cache_child_init(apr_pool_t* p, server_rec* s);
-bool cache_enabled();
+bool cache_enabled(const server_rec* s);
 
 // The cache as one connection sees it: temporary memory from the
 // connection's pool, entries keyed by the virtual host's session context

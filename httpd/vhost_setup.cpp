@@ -1,17 +1,15 @@
 #include "httpd/vhost_setup.h"
 
 #include "httpd/errors.h"
+#include "httpd/module_state.h"
 #include "httpd/ocsp_stapling.h"
 #include "httpd/server_config.h"
-#include "keystore/file_backend.h"
 #include "keystore/file_io.h"
 #include "keystore/secret_source.h"
 #include "pkcs11/providers.h"
 #include "pkcs11/token_certificate.h"
-#include "pkcs11/token_signer.h"
 #include "src/vhost_identity.h"
 #include "tpm/key_agent.h"
-#include "tpm/tpm_signer.h"
 #include "pkcs11/url.h"
 
 #include <algorithm>
@@ -27,16 +25,6 @@ struct SetupError {
     std::string directive;
     std::string message;
 };
-
-KeyRegistry make_registry()
-{
-    KeyRegistry r;
-    // Hardware backends claim their reference forms first; files take the rest.
-    r.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
-    r.add(std::make_unique<tpm::TpmKeyBackend>());
-    r.add(std::make_unique<FileKeyBackend>());
-    return r;
-}
 
 Secret resolve_secret(const std::optional<Secret>& value, const std::optional<std::string>& source,
                       const char* source_directive)
@@ -71,15 +59,12 @@ bool uses_pkcs11(server_rec* base)
     return false;
 }
 
-// GnuTLSTPMTCTI of the configuration being loaded (a server-wide setting).
-std::string configured_tcti;
-
 KeyOptions key_options(const ServerConfig& sc)
 {
     KeyOptions options;
     options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
     options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
-    options.tpm_tcti = configured_tcti;
+    options.tpm_tcti = sc.state->tpm_tcti;
     return options;
 }
 
@@ -102,7 +87,7 @@ std::unique_ptr<ServerCredentials> build_x509(const ServerConfig& sc)
 
     std::shared_ptr<Signer> signer;
     try {
-        signer = key_registry().open(*sc.key_file, options);
+        signer = sc.state->keys.open(*sc.key_file, options);
     } catch (const Error& e) {
         throw SetupError{"GnuTLSKeyFile", e.what()};
     }
@@ -166,7 +151,7 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
         }
         KeyOptions options = key_options(sc);
         try {
-            signer = key_registry().open(*sc.proxy_key_file, options);
+            signer = sc.state->keys.open(*sc.proxy_key_file, options);
         } catch (const Error& e) {
             throw SetupError{"GnuTLSProxyKeyFile", e.what()};
         }
@@ -339,12 +324,6 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
 
 } // namespace
 
-const KeyRegistry& key_registry()
-{
-    static const KeyRegistry registry = make_registry();
-    return registry;
-}
-
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
 {
     const ServerConfig* global = server_config(base);
@@ -358,14 +337,14 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     } else {
         pkcs11::unload_providers();
     }
-    configured_tcti = global->tpm_tcti.value_or("");
+    ModuleState& state = module_state(base);
+    state.tpm_tcti = global->tpm_tcti.value_or("");
     // TPM keys opened below are collected for the key agent (key_agent.h).
     tpm::KeyAgent::instance().reset();
     // One ticket master key per configuration load, shared by all children.
-    server_config(base)->ticket_key.reset();
     for (server_rec* s = base; s; s = s->next)
         if (server_config(s)->is_enabled() && server_config(s)->session_tickets.value_or(false)) {
-            server_config(base)->ticket_key = std::make_unique<TicketKey>();
+            state.ticket_master = std::make_unique<TicketKey>();
             break;
         }
     bool ok = true;
@@ -379,7 +358,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
             if (sc->proxy_enabled.value_or(false))
                 sc->proxy = build_proxy(*sc);
             if (sc->is_enabled())
-                sc->tls = build(s, *sc, server_config(base)->ticket_key.get());
+                sc->tls = build(s, *sc, state.ticket_master.get());
         } catch (const SetupError& e) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: %s: %s: %s", server_label(s).c_str(),
                          e.directive.c_str(), e.message.c_str());

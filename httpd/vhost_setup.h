@@ -4,11 +4,9 @@
 #pragma once
 
 #include "httpd/apache.h"
-#include "keystore/registry.h"
 
 namespace mgs::httpd {
 
 int check_config(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* base);
-const KeyRegistry& key_registry();
 
 } // namespace mgs::httpd

@@ -1,0 +1,48 @@
+#include "httpd/module_state.h"
+
+#include "httpd/server_config.h"
+#include "keystore/file_backend.h"
+#include "pkcs11/token_signer.h"
+#include "tpm/tpm_signer.h"
+
+namespace mgs::httpd {
+
+namespace {
+
+constexpr const char* state_key = "mod_gnutls:module-state";
+
+ModuleState* make_state(apr_pool_t* pconf)
+{
+    auto* state = new ModuleState();
+    state->pconf = pconf;
+    // Hardware backends claim their reference forms first; files take the rest.
+    state->keys.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
+    state->keys.add(std::make_unique<tpm::TpmKeyBackend>());
+    state->keys.add(std::make_unique<FileKeyBackend>());
+    return state;
+}
+
+} // namespace
+
+ModuleState& module_state(apr_pool_t* pconf)
+{
+    void* data = nullptr;
+    apr_pool_userdata_get(&data, state_key, pconf);
+    if (data)
+        return *static_cast<ModuleState*>(data);
+    ModuleState* state = make_state(pconf);
+    // Registered before anything the state's members register on the pool,
+    // so those cleanups (cache instances) run first.
+    apr_pool_userdata_set(
+        state, state_key,
+        [](void* p) -> apr_status_t {
+            delete static_cast<ModuleState*>(p);
+            return APR_SUCCESS;
+        },
+        pconf);
+    return *state;
+}
+
+ModuleState& module_state(const server_rec* s) { return *server_config(s)->state; }
+
+} // namespace mgs::httpd

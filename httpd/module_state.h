@@ -1,0 +1,53 @@
+// Everything that lives for one configuration generation, owned by the
+// configuration pool (the role of mod_ssl's SSLModConfigRec and mod_tls's
+// global config): a graceful restart reads the configuration into a new
+// pool and so builds a new state; the old one goes with its pool. Every
+// server config points at it. Children inherit it with the parent's memory.
+//
+// What is not here is process-wide by nature: GnuTLS's PKCS#11 module set
+// (pkcs11/providers.h; GnuTLS loads modules for the whole process) and the
+// TPM key agent's connection pool in the children (tpm/key_agent.h).
+#pragma once
+
+#include "httpd/apache.h"
+#include "httpd/socache.h"
+#include "keystore/registry.h"
+#include "src/session_cache.h"
+
+#include <apr_thread_proc.h>
+#include <mod_watchdog.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mgs::httpd {
+
+struct OcspStapler;
+
+// OCSP stapling by fetching (ocsp_stapling.cpp).
+struct OcspState {
+    Socache cache;                        // GnuTLSOCSPCache
+    apr_global_mutex_t* fetch_mutex = nullptr; // one fetch at a time
+    std::vector<std::shared_ptr<OcspStapler>> staplers;
+    ap_watchdog_t* watchdog = nullptr; // refreshing responses in the background
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_set_callback_interval)* set_interval = nullptr;
+};
+
+struct ModuleState {
+    apr_pool_t* pconf = nullptr;
+    KeyRegistry keys;                         // every key backend, file last
+    std::string tpm_tcti;                     // GnuTLSTPMTCTI, for TPM keys' open options
+    std::unique_ptr<TicketKey> ticket_master; // made when any server uses tickets
+    Socache session_cache;                    // GnuTLSCache
+    OcspState ocsp;
+    apr_proc_t key_agent{};                   // the TPM key agent process serving this generation
+};
+
+// The state of the configuration that `pconf` holds, made on first use
+// (create_server_config of the main server) and freed with the pool.
+ModuleState& module_state(apr_pool_t* pconf);
+// The state a server belongs to.
+ModuleState& module_state(const server_rec* s);
+
+} // namespace mgs::httpd
