@@ -6,21 +6,11 @@
 #include "keystore/error.h"
 #include "src/certificate_chain.h"
 #include "src/certificate_fields.h"
+#include "src/credentials_binding.h"
 
 #include <memory>
 
 namespace mgs {
-
-class KeyMismatchError : public Error {
-public:
-    explicit KeyMismatchError(std::string subject)
-        : Error("the private key does not match the certificate (subject " + subject + ")"),
-          subject_(std::move(subject)) {}
-    const std::string& certificate_subject() const { return subject_; }
-
-private:
-    std::string subject_;
-};
 
 class ServerCredentials {
 public:
