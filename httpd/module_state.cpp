@@ -30,16 +30,10 @@ ModuleState& module_state(apr_pool_t* pconf)
     apr_pool_userdata_get(&data, state_key, pconf);
     if (data)
         return *static_cast<ModuleState*>(data);
-    ModuleState* state = make_state(pconf);
     // Registered before anything the state's members register on the pool,
     // so those cleanups (cache instances) run first.
-    apr_pool_userdata_set(
-        state, state_key,
-        [](void* p) -> apr_status_t {
-            delete static_cast<ModuleState*>(p);
-            return APR_SUCCESS;
-        },
-        pconf);
+    ModuleState* state = pool_owned(pconf, make_state(pconf));
+    apr_pool_userdata_setn(state, state_key, nullptr, pconf);
     return *state;
 }
 

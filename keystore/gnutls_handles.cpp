@@ -4,36 +4,28 @@
 
 namespace mgs {
 
-PrivKey new_privkey()
+namespace {
+
+// One GnuTLS object made by its init function, owned by `Owner`.
+template <typename Owner, typename Handle>
+Owner make(int (*init)(Handle*), const char* name)
 {
-    gnutls_privkey_t k = nullptr;
-    if (int rc = gnutls_privkey_init(&k); rc < 0)
-        throw_gnutls("gnutls_privkey_init", rc);
-    return PrivKey(k);
+    Handle h = nullptr;
+    if (int rc = init(&h); rc < 0)
+        throw_gnutls(name, rc);
+    return Owner(h);
 }
 
-PubKey new_pubkey()
-{
-    gnutls_pubkey_t k = nullptr;
-    if (int rc = gnutls_pubkey_init(&k); rc < 0)
-        throw_gnutls("gnutls_pubkey_init", rc);
-    return PubKey(k);
-}
+} // namespace
 
-X509PrivKey new_x509_privkey()
-{
-    gnutls_x509_privkey_t k = nullptr;
-    if (int rc = gnutls_x509_privkey_init(&k); rc < 0)
-        throw_gnutls("gnutls_x509_privkey_init", rc);
-    return X509PrivKey(k);
-}
+PrivKey new_privkey() { return make<PrivKey>(gnutls_privkey_init, "gnutls_privkey_init"); }
+PubKey new_pubkey() { return make<PubKey>(gnutls_pubkey_init, "gnutls_pubkey_init"); }
+X509PrivKey new_x509_privkey() { return make<X509PrivKey>(gnutls_x509_privkey_init, "gnutls_x509_privkey_init"); }
+X509Crt new_x509_crt() { return make<X509Crt>(gnutls_x509_crt_init, "gnutls_x509_crt_init"); }
 
-X509Crt new_x509_crt()
+CertCredentials new_certificate_credentials()
 {
-    gnutls_x509_crt_t c = nullptr;
-    if (int rc = gnutls_x509_crt_init(&c); rc < 0)
-        throw_gnutls("gnutls_x509_crt_init", rc);
-    return X509Crt(c);
+    return make<CertCredentials>(gnutls_certificate_allocate_credentials, "gnutls_certificate_allocate_credentials");
 }
 
 } // namespace mgs

@@ -37,5 +37,6 @@ PrivKey new_privkey();
 PubKey new_pubkey();
 X509PrivKey new_x509_privkey();
 X509Crt new_x509_crt();
+CertCredentials new_certificate_credentials();
 
 } // namespace mgs

@@ -4,14 +4,6 @@
 
 namespace mgs {
 
-CertCredentials new_certificate_credentials()
-{
-    gnutls_certificate_credentials_t c = nullptr;
-    if (int rc = gnutls_certificate_allocate_credentials(&c); rc < 0)
-        throw_gnutls("gnutls_certificate_allocate_credentials", rc);
-    return CertCredentials(c);
-}
-
 void bind_chain_and_key(gnutls_certificate_credentials_t creds, const CertificateChain& chain, Signer& signer,
                         const std::string& what)
 {

@@ -22,8 +22,6 @@ private:
     std::string subject_;
 };
 
-CertCredentials new_certificate_credentials();
-
 // Throws KeyMismatchError when the signer's public key is not the chain's
 // end entity's; mgs::Error (naming `what`) when GnuTLS refuses the pair.
 void bind_chain_and_key(gnutls_certificate_credentials_t creds, const CertificateChain& chain, Signer& signer,

@@ -61,14 +61,7 @@ TlsConnection::TlsConnection(Transport& transport, const TlsSettings& initial, H
 {
     gnutls_session_t s = session_.get();
     apply(s, initial);
-    gnutls_transport_set_ptr(s, this);
-    gnutls_transport_set_pull_function(s, pull_cb);
-    gnutls_transport_set_push_function(s, push_cb);
-    gnutls_transport_set_pull_timeout_function(s, pull_timeout_cb);
-    // Apache's Timeout bounds every read; GnuTLS's own handshake timer would
-    // only race with it.
-    gnutls_handshake_set_timeout(s, 0);
-    gnutls_session_set_ptr(s, this);
+    attach_transport();
     // Before GnuTLS parses the ClientHello: ALPN is decided while it parses,
     // so the protocol to accept must be known by then.
     gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE, client_hello_hook);
@@ -83,10 +76,18 @@ TlsConnection::TlsConnection(Transport& transport, const ClientSide& client)
     if (int rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, client.credentials); rc < 0)
         throw_gnutls("gnutls_credentials_set", rc);
     gnutls_session_set_verify_cert(s, nullptr, 0); // the chain at least; the name once known
+    attach_transport();
+}
+
+void TlsConnection::attach_transport()
+{
+    gnutls_session_t s = session_.get();
     gnutls_transport_set_ptr(s, this);
     gnutls_transport_set_pull_function(s, pull_cb);
     gnutls_transport_set_push_function(s, push_cb);
     gnutls_transport_set_pull_timeout_function(s, pull_timeout_cb);
+    // Apache's Timeout bounds every read; GnuTLS's own handshake timer would
+    // only race with it.
     gnutls_handshake_set_timeout(s, 0);
     gnutls_session_set_ptr(s, this);
 }

@@ -102,6 +102,8 @@ public:
     std::string alpn_protocol() const;
 
 private:
+    // Our Transport under the session, and the session's way back to us.
+    void attach_transport();
     static ssize_t pull_cb(gnutls_transport_ptr_t, void* buf, size_t len);
     static ssize_t push_cb(gnutls_transport_ptr_t, const void* buf, size_t len);
     static int pull_timeout_cb(gnutls_transport_ptr_t, unsigned ms);
