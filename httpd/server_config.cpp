@@ -25,6 +25,19 @@ void* merge_dir_config(apr_pool_t* p, void* base_v, void* add_v)
     return merged;
 }
 
+namespace {
+
+// A secret and its source are one setting: the vhost's wins as a pair.
+template <std::optional<Secret> ServerConfig::*Value, std::optional<std::string> ServerConfig::*Source>
+void merge_secret(ServerConfig& merged, const ServerConfig& base, const ServerConfig& add)
+{
+    const ServerConfig& from = add.*Value || add.*Source ? add : base;
+    merged.*Value = from.*Value;
+    merged.*Source = from.*Source;
+}
+
+} // namespace
+
 void* create_server_config(apr_pool_t* p, server_rec*)
 {
     auto* sc = pool_owned(p, new ServerConfig());
@@ -66,21 +79,8 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->proxy_cert_file = pick(add->proxy_cert_file, base->proxy_cert_file);
     merged->proxy_key_file = pick(add->proxy_key_file, base->proxy_key_file);
     merged->proxy_priorities = pick(add->proxy_priorities, base->proxy_priorities);
-    // A PIN and a PIN source are one setting: the vhost's wins as a pair.
-    if (add->pin || add->pin_source) {
-        merged->pin = add->pin;
-        merged->pin_source = add->pin_source;
-    } else {
-        merged->pin = base->pin;
-        merged->pin_source = base->pin_source;
-    }
-    if (add->srk_pin || add->srk_pin_source) {
-        merged->srk_pin = add->srk_pin;
-        merged->srk_pin_source = add->srk_pin_source;
-    } else {
-        merged->srk_pin = base->srk_pin;
-        merged->srk_pin_source = base->srk_pin_source;
-    }
+    merge_secret<&ServerConfig::pin, &ServerConfig::pin_source>(*merged, *base, *add);
+    merge_secret<&ServerConfig::srk_pin, &ServerConfig::srk_pin_source>(*merged, *base, *add);
     return merged;
 }
 
