@@ -65,6 +65,7 @@ KeyOptions key_options(const ServerConfig& sc)
     options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
     options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
     options.tpm_tcti = sc.state->tpm_tcti;
+    options.through_key_agent = true; // TPM keys: one process owns the TPM (docs/tpm.md)
     return options;
 }
 
@@ -172,18 +173,25 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
         }
     auto proxy = std::make_unique<ProxyTls>();
     try {
-        proxy->credentials = std::make_unique<ClientCredentials>(sc.proxy_ca_file.value_or(""),
-                                                                 sc.proxy_crl_file.value_or(""), std::move(chain),
-                                                                 signer);
+        proxy->credentials = std::make_unique<ClientCredentials>(std::move(chain), signer);
     } catch (const KeyMismatchError& e) {
         throw SetupError{"GnuTLSProxyKeyFile", "the private key " + signer->describe() +
                                                    " does not match the certificate in " + *sc.proxy_cert_file +
                                                    " (subject " + e.certificate_subject() + ")"};
     } catch (const Error& e) {
-        throw SetupError{sc.proxy_crl_file && std::string(e.what()).find("CRL") != std::string::npos
-                             ? "GnuTLSProxyCRLFile"
-                             : "GnuTLSProxyCAFile",
-                         e.what()};
+        throw SetupError{"GnuTLSProxyKeyFile", e.what()};
+    }
+    try {
+        if (sc.proxy_ca_file)
+            proxy->credentials->trust_cas(*sc.proxy_ca_file);
+    } catch (const Error& e) {
+        throw SetupError{"GnuTLSProxyCAFile", e.what()};
+    }
+    try {
+        if (sc.proxy_crl_file)
+            proxy->credentials->add_crls(*sc.proxy_crl_file);
+    } catch (const Error& e) {
+        throw SetupError{"GnuTLSProxyCRLFile", e.what()};
     }
     std::string priorities = sc.proxy_priorities.value_or(sc.priorities.value_or(default_priorities));
     try {

@@ -13,9 +13,12 @@ namespace mgs {
 
 class ClientCredentials {
 public:
-    // Each argument may be empty. Throws mgs::Error naming the file.
-    ClientCredentials(const std::string& ca_file, const std::string& crl_file,
-                      std::optional<CertificateChain> chain, std::shared_ptr<Signer> signer);
+    // The client certificate and key may be absent. Throws KeyMismatchError
+    // when they do not belong together.
+    ClientCredentials(std::optional<CertificateChain> chain, std::shared_ptr<Signer> signer);
+    // CAs back ends must chain to; CRLs for them. Throw mgs::Error naming the file.
+    void trust_cas(const std::string& ca_file);
+    void add_crls(const std::string& crl_file);
     ClientCredentials(const ClientCredentials&) = delete;
     ClientCredentials& operator=(const ClientCredentials&) = delete;
 

@@ -173,11 +173,7 @@ KeyAgent& KeyAgent::instance()
     return agent;
 }
 
-void KeyAgent::reset()
-{
-    keys_.clear();
-    collecting_ = true;
-}
+void KeyAgent::reset() { keys_.clear(); }
 
 std::size_t KeyAgent::add_key(const KeySpec& spec)
 {

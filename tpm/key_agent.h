@@ -29,11 +29,10 @@ class KeyAgent {
 public:
     static KeyAgent& instance();
 
-    // Parent, at each configuration load: forget the previous keys and
-    // collect the ones this configuration opens.
+    // Parent, at each configuration load: forget the previous keys.
     void reset();
-    bool collecting() const { return collecting_; }
-    // Parent: a validated key the agent will hold; returns its index.
+    // Parent: a validated key the agent will hold (a key opened with
+    // KeyOptions::through_key_agent); returns its index.
     std::size_t add_key(const KeySpec& spec);
     bool has_keys() const { return !keys_.empty(); }
 
@@ -55,7 +54,6 @@ private:
     int connect_client();
 
     std::vector<KeySpec> keys_;
-    bool collecting_ = false;
     int listen_fd_ = -1;
     bool active_ = false;
     pid_t pid_ = -1;

@@ -141,7 +141,7 @@ std::shared_ptr<Signer> TpmKeyBackend::open(std::string_view reference, const Ke
     } catch (const Error& e) {
         throw Error("TPM 2.0 key " + spec.reference + ": " + e.what());
     }
-    if (KeyAgent::instance().collecting())
+    if (options.through_key_agent)
         signer->serve_through_agent(KeyAgent::instance().add_key(spec));
     return signer;
 }

@@ -125,11 +125,12 @@ protected:
 
     static std::string path(const char* name) { return (dir_ / name).string(); }
 
-    static std::shared_ptr<Signer> open(const std::string& ref, const char* pin = "")
+    static std::shared_ptr<Signer> open(const std::string& ref, const char* pin = "", bool through_agent = false)
     {
         KeyOptions o;
         o.pin = Secret(pin);
         o.tpm_tcti = tpm_->tcti();
+        o.through_key_agent = through_agent;
         return tpm::TpmKeyBackend().open(ref, o);
     }
 
@@ -255,8 +256,8 @@ TEST_F(TpmKeys, SignsThroughTheKeyAgentProcess)
 {
     auto& agent = tpm::KeyAgent::instance();
     agent.reset();
-    auto ec = open(path("ec256.pem"));
-    auto rsa = open(path("rsa2048.pem"));
+    auto ec = open(path("ec256.pem"), "", true);
+    auto rsa = open(path("rsa2048.pem"), "", true);
     ASSERT_TRUE(agent.has_keys());
     pid_t pid = agent.spawn([](int, const std::string&) {});
     ASSERT_GT(pid, 0);
