@@ -16,116 +16,155 @@ std::string cipher_name(gnutls_session_t s)
     return n ? n : "";
 }
 
-std::optional<std::string> cert_variable(const CertificateFields& f, std::string_view field,
-                                         const VariableOptions& o)
+using Value = std::optional<std::string>;
+
+Value text(std::string v) { return v; }
+Value unless_empty(const std::string& v) { return v.empty() ? std::nullopt : Value(v); }
+
+// What a variable is computed from.
+struct Context {
+    const TlsConnection& conn;
+    const VariableOptions& o;
+    const CertificateFields* peer; // the client's certificate, read once by the caller (or null)
+    gnutls_session_t s() const { return conn.session(); }
+};
+
+bool srp_kx(gnutls_kx_algorithm_t kx)
 {
-    if (field == "S_DN")
-        return f.subject_dn;
-    if (field == "I_DN")
-        return f.issuer_dn;
-    if (field == "M_SERIAL")
-        return f.serial.empty() ? std::nullopt : std::optional<std::string>(f.serial);
-    if (field == "M_VERSION")
-        return f.version;
-    if (field == "A_SIG")
-        return f.signature_algorithm;
-    if (field == "A_KEY")
-        return f.key_algorithm;
-    if (field == "V_START")
-        return f.valid_from;
-    if (field == "V_END")
-        return f.valid_until;
-    if (field == "CERT" && o.export_cert_limit > 0)
-        return f.pem.size() > o.export_cert_limit ? std::string("GNUTLS_CERTIFICATE_SIZE_LIMIT_EXCEEDED") : f.pem;
-    if (field == "CERT_TYPE" && o.export_cert_limit > 0)
-        return std::string("X.509");
-    if (field.starts_with("S_AN") && field.size() > 4) {
-        std::size_t i = 0;
-        for (char c : field.substr(4)) {
-            if (c < '0' || c > '9')
-                return std::nullopt;
-            i = i * 10 + static_cast<std::size_t>(c - '0');
-        }
-        if (i < f.alt_names.size())
-            return f.alt_names[i];
-    }
-    return std::nullopt;
+    return kx == GNUTLS_KX_SRP || kx == GNUTLS_KX_SRP_RSA || kx == GNUTLS_KX_SRP_DSS;
 }
 
-} // namespace
-
-namespace {
-
-// `peer` is the client's certificate, read once by the caller (or null).
-std::optional<std::string> lookup(const TlsConnection& conn, std::string_view name, const VariableOptions& o,
-                                  const CertificateFields* peer)
+bool dh_kx(gnutls_session_t s)
 {
-    gnutls_session_t s = conn.session();
-    if (name == "HTTPS")
-        return std::string("on");
-    if (name == "SSL_VERSION_LIBRARY")
-        return std::string("GnuTLS/") + gnutls_check_version(nullptr);
-    if (name == "SSL_VERSION_INTERFACE")
-        return o.interface_version;
-    if (!conn.established())
-        return std::nullopt;
-    if (name == "SSL_PROTOCOL") {
-        const char* v = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
-        return v ? v : "UNKNOWN";
-    }
-    if (name == "SSL_CIPHER")
-        return cipher_name(s);
-    if (name == "SSL_COMPRESS_METHOD")
-        return std::string("NULL");
-    if (name == "SSL_CIPHER_USEKEYSIZE" || name == "SSL_CIPHER_ALGKEYSIZE")
-        return std::to_string(8 * gnutls_cipher_get_key_size(gnutls_cipher_get(s)));
-    if (name == "SSL_CIPHER_EXPORT")
-        return std::string("False");
-    if (name == "SSL_DH_PRIME_BITS") {
-        auto kx = gnutls_kx_get(s);
-        if (kx == GNUTLS_KX_DHE_RSA || kx == GNUTLS_KX_DHE_DSS || kx == GNUTLS_KX_DHE_PSK ||
-            (gnutls_protocol_get_version(s) == GNUTLS_TLS1_3 && gnutls_group_get(s) >= GNUTLS_GROUP_FFDHE2048 &&
-             gnutls_group_get(s) <= GNUTLS_GROUP_FFDHE8192))
-            return std::to_string(gnutls_dh_get_prime_bits(s));
-        return std::nullopt;
-    }
-    if (name == "SSL_SESSION_ID") {
-        unsigned char id[GNUTLS_MAX_SESSION_ID_SIZE];
-        size_t len = sizeof id;
-        if (gnutls_session_get_id(s, id, &len) < 0)
-            return std::nullopt;
-        return upper_hex({id, len});
-    }
-    if (name == "SSL_TLS_SNI") {
-        std::string sni = conn.server_name();
-        return sni.empty() ? std::nullopt : std::optional<std::string>(sni);
-    }
-    if (name == "SSL_SRP_USER") {
-        const char* user = gnutls_kx_get(s) == GNUTLS_KX_SRP || gnutls_kx_get(s) == GNUTLS_KX_SRP_RSA ||
-                                   gnutls_kx_get(s) == GNUTLS_KX_SRP_DSS
-                               ? gnutls_srp_server_get_username(s)
-                               : nullptr;
-        return user ? std::optional<std::string>(user) : std::nullopt;
-    }
-    if (name == "SSL_CLIENT_VERIFY")
-        return std::string(client_verify_name(conn.client_certificate().status));
-    if (name.starts_with("SSL_SERVER_") && !conn.is_client() && conn.settings().credentials)
-        return cert_variable(conn.settings().credentials->leaf_fields(), name.substr(11), o);
-    if (name.starts_with("SSL_CLIENT_")) {
-        if (!peer)
-            return std::nullopt;
-        if (name == "SSL_CLIENT_V_REMAIN") {
-            time_t left = peer->expires - time(nullptr);
-            return std::to_string(left > 0 ? left / 86400 : 0);
-        }
-        return cert_variable(*peer, name.substr(11), o);
-    }
-    return std::nullopt;
+    auto kx = gnutls_kx_get(s);
+    auto group = gnutls_group_get(s);
+    return kx == GNUTLS_KX_DHE_RSA || kx == GNUTLS_KX_DHE_DSS || kx == GNUTLS_KX_DHE_PSK ||
+           (gnutls_protocol_get_version(s) == GNUTLS_TLS1_3 && group >= GNUTLS_GROUP_FFDHE2048 &&
+            group <= GNUTLS_GROUP_FFDHE8192);
 }
 
-} // namespace
+// The connection's variables, each declared once: lookup and export both
+// read this table (as mod_http2's H2_VARS).
+struct SessionVariable {
+    std::string_view name;
+    bool needs_handshake;
+    Value (*get)(const Context&);
+};
 
-namespace {
+constexpr SessionVariable session_variables[] = {
+    {"HTTPS", false, [](const Context&) { return text("on"); }},
+    {"SSL_VERSION_LIBRARY", false,
+     [](const Context&) { return text(std::string("GnuTLS/") + gnutls_check_version(nullptr)); }},
+    {"SSL_VERSION_INTERFACE", false, [](const Context& c) { return text(c.o.interface_version); }},
+    {"SSL_PROTOCOL", true,
+     [](const Context& c) {
+         const char* v = gnutls_protocol_get_name(gnutls_protocol_get_version(c.s()));
+         return text(v ? v : "UNKNOWN");
+     }},
+    {"SSL_CIPHER", true, [](const Context& c) { return text(cipher_name(c.s())); }},
+    {"SSL_COMPRESS_METHOD", true, [](const Context&) { return text("NULL"); }},
+    {"SSL_CIPHER_USEKEYSIZE", true,
+     [](const Context& c) { return text(std::to_string(8 * gnutls_cipher_get_key_size(gnutls_cipher_get(c.s())))); }},
+    {"SSL_CIPHER_ALGKEYSIZE", true,
+     [](const Context& c) { return text(std::to_string(8 * gnutls_cipher_get_key_size(gnutls_cipher_get(c.s())))); }},
+    {"SSL_CIPHER_EXPORT", true, [](const Context&) { return text("False"); }},
+    {"SSL_DH_PRIME_BITS", true,
+     [](const Context& c) {
+         return dh_kx(c.s()) ? text(std::to_string(gnutls_dh_get_prime_bits(c.s()))) : std::nullopt;
+     }},
+    {"SSL_SESSION_ID", true,
+     [](const Context& c) -> Value {
+         unsigned char id[GNUTLS_MAX_SESSION_ID_SIZE];
+         size_t len = sizeof id;
+         if (gnutls_session_get_id(c.s(), id, &len) < 0)
+             return std::nullopt;
+         return upper_hex({id, len});
+     }},
+    {"SSL_SRP_USER", true,
+     [](const Context& c) -> Value {
+         const char* user = srp_kx(gnutls_kx_get(c.s())) ? gnutls_srp_server_get_username(c.s()) : nullptr;
+         return user ? Value(user) : std::nullopt;
+     }},
+    {"SSL_TLS_SNI", true, [](const Context& c) { return unless_empty(c.conn.server_name()); }},
+    {"SSL_CLIENT_VERIFY", true,
+     [](const Context& c) { return text(client_verify_name(c.conn.client_certificate().status)); }},
+};
+
+// The fields of a certificate, for SSL_SERVER_* and SSL_CLIENT_*.
+struct CertificateVariable {
+    std::string_view suffix; // after SSL_SERVER_ / SSL_CLIENT_
+    bool client_only;
+    Value (*get)(const CertificateFields&, const VariableOptions&);
+};
+
+constexpr CertificateVariable certificate_variables[] = {
+    {"S_DN", false, [](const CertificateFields& f, const VariableOptions&) { return text(f.subject_dn); }},
+    {"I_DN", false, [](const CertificateFields& f, const VariableOptions&) { return text(f.issuer_dn); }},
+    {"M_SERIAL", false, [](const CertificateFields& f, const VariableOptions&) { return unless_empty(f.serial); }},
+    {"M_VERSION", false, [](const CertificateFields& f, const VariableOptions&) { return text(f.version); }},
+    {"A_SIG", false,
+     [](const CertificateFields& f, const VariableOptions&) { return text(f.signature_algorithm); }},
+    {"A_KEY", false, [](const CertificateFields& f, const VariableOptions&) { return text(f.key_algorithm); }},
+    {"V_START", false, [](const CertificateFields& f, const VariableOptions&) { return text(f.valid_from); }},
+    {"V_END", false, [](const CertificateFields& f, const VariableOptions&) { return text(f.valid_until); }},
+    {"V_REMAIN", true,
+     [](const CertificateFields& f, const VariableOptions&) {
+         time_t left = f.expires - time(nullptr);
+         return text(std::to_string(left > 0 ? left / 86400 : 0));
+     }},
+    {"CERT", false,
+     [](const CertificateFields& f, const VariableOptions& o) -> Value {
+         if (o.export_cert_limit == 0)
+             return std::nullopt;
+         return f.pem.size() > o.export_cert_limit ? std::string("GNUTLS_CERTIFICATE_SIZE_LIMIT_EXCEEDED") : f.pem;
+     }},
+    {"CERT_TYPE", false,
+     [](const CertificateFields&, const VariableOptions& o) {
+         return o.export_cert_limit > 0 ? text("X.509") : std::nullopt;
+     }},
+};
+
+// S_AN0, S_AN1, ...: the subjectAltNames.
+Value alt_name(const CertificateFields& f, std::string_view field)
+{
+    if (!field.starts_with("S_AN") || field.size() <= 4)
+        return std::nullopt;
+    std::size_t i = 0;
+    for (char c : field.substr(4)) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+        i = i * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return i < f.alt_names.size() ? Value(f.alt_names[i]) : std::nullopt;
+}
+
+Value certificate_variable(const CertificateFields& f, std::string_view field, bool client, const VariableOptions& o)
+{
+    for (const auto& v : certificate_variables)
+        if (v.suffix == field)
+            return v.client_only && !client ? std::nullopt : v.get(f, o);
+    return alt_name(f, field);
+}
+
+const CertificateFields* server_fields(const TlsConnection& conn)
+{
+    return conn.established() && !conn.is_client() && conn.settings().credentials
+               ? &conn.settings().credentials->leaf_fields()
+               : nullptr;
+}
+
+Value lookup(const Context& c, std::string_view name)
+{
+    for (const auto& v : session_variables)
+        if (v.name == name)
+            return v.needs_handshake && !c.conn.established() ? std::nullopt : v.get(c);
+    if (name.starts_with("SSL_SERVER_"))
+        if (const CertificateFields* f = server_fields(c.conn))
+            return certificate_variable(*f, name.substr(11), false, c.o);
+    if (name.starts_with("SSL_CLIENT_") && c.peer)
+        return certificate_variable(*c.peer, name.substr(11), true, c.o);
+    return std::nullopt;
+}
 
 std::optional<CertificateFields> peer_fields(const TlsConnection& conn, const VariableOptions& o)
 {
@@ -137,42 +176,41 @@ std::optional<CertificateFields> peer_fields(const TlsConnection& conn, const Va
     return read_certificate_fields(peer.get(), o.export_cert_limit > 0);
 }
 
+void export_certificate(std::vector<std::pair<std::string, std::string>>& out, std::string_view prefix,
+                        const CertificateFields& f, bool client, const VariableOptions& o)
+{
+    for (const auto& v : certificate_variables)
+        if (!v.client_only || client)
+            if (auto value = v.get(f, o))
+                out.emplace_back(std::string(prefix) + std::string(v.suffix), std::move(*value));
+    for (std::size_t i = 0; i < f.alt_names.size(); ++i)
+        out.emplace_back(std::string(prefix) + "S_AN" + std::to_string(i), f.alt_names[i]);
+}
+
 } // namespace
 
 std::optional<std::string> tls_variable(const TlsConnection& conn, std::string_view name,
                                         const VariableOptions& o)
 {
     auto peer = name.starts_with("SSL_CLIENT_") ? peer_fields(conn, o) : std::nullopt;
-    return lookup(conn, name, o, peer ? &*peer : nullptr);
+    return lookup(Context{conn, o, peer ? &*peer : nullptr}, name);
 }
 
 std::vector<std::pair<std::string, std::string>> tls_variables(const TlsConnection& conn,
                                                                const VariableOptions& o)
 {
-    static constexpr std::string_view names[] = {
-        "HTTPS", "SSL_VERSION_LIBRARY", "SSL_VERSION_INTERFACE", "SSL_PROTOCOL", "SSL_CIPHER",
-        "SSL_COMPRESS_METHOD", "SSL_CIPHER_USEKEYSIZE", "SSL_CIPHER_ALGKEYSIZE", "SSL_CIPHER_EXPORT",
-        "SSL_DH_PRIME_BITS", "SSL_SESSION_ID", "SSL_SRP_USER", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY", "SSL_SERVER_S_DN",
-        "SSL_SERVER_I_DN", "SSL_SERVER_M_SERIAL", "SSL_SERVER_M_VERSION", "SSL_SERVER_A_SIG",
-        "SSL_SERVER_A_KEY", "SSL_SERVER_V_START", "SSL_SERVER_V_END", "SSL_SERVER_CERT",
-        "SSL_SERVER_CERT_TYPE", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_M_SERIAL",
-        "SSL_CLIENT_M_VERSION", "SSL_CLIENT_A_SIG", "SSL_CLIENT_A_KEY", "SSL_CLIENT_V_START",
-        "SSL_CLIENT_V_END", "SSL_CLIENT_V_REMAIN", "SSL_CLIENT_CERT", "SSL_CLIENT_CERT_TYPE",
-    };
     auto peer = peer_fields(conn, o);
+    Context c{conn, o, peer ? &*peer : nullptr};
     std::vector<std::pair<std::string, std::string>> out;
-    out.reserve(std::size(names) + 8);
-    for (auto n : names)
-        if (auto v = lookup(conn, n, o, peer ? &*peer : nullptr))
-            out.emplace_back(n, std::move(*v));
-    if (conn.established() && !conn.is_client() && conn.settings().credentials) {
-        const auto& sans = conn.settings().credentials->leaf_fields().alt_names;
-        for (std::size_t i = 0; i < sans.size(); ++i)
-            out.emplace_back("SSL_SERVER_S_AN" + std::to_string(i), sans[i]);
-    }
+    out.reserve(std::size(session_variables) + 2 * std::size(certificate_variables) + 8);
+    for (const auto& v : session_variables)
+        if (!v.needs_handshake || conn.established())
+            if (auto value = v.get(c))
+                out.emplace_back(v.name, std::move(*value));
+    if (const CertificateFields* f = server_fields(conn))
+        export_certificate(out, "SSL_SERVER_", *f, false, o);
     if (peer)
-        for (std::size_t i = 0; i < peer->alt_names.size(); ++i)
-            out.emplace_back("SSL_CLIENT_S_AN" + std::to_string(i), peer->alt_names[i]);
+        export_certificate(out, "SSL_CLIENT_", *peer, true, o);
     return out;
 }
 

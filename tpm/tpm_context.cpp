@@ -1,5 +1,7 @@
 #include "tpm/tpm_context.h"
 
+#include <mutex>
+
 #include "keystore/error.h"
 
 #include <tss2/tss2_rc.h>
@@ -33,16 +35,19 @@ bool is_link_failure(TSS2_RC rc)
 namespace {
 // tpm2-tss logs its own errors to stderr (Apache's error log) at WARNING;
 // every failure is reported by this backend with its decoded code instead.
-// An administrator's TSS2_LOG still wins.
-const bool quiet_tss2 = [] {
-    ::setenv("TSS2_LOG", "all+none", 0);
-    return true;
-}();
+// An administrator's TSS2_LOG still wins. Set before the first TCTI is
+// loaded (tpm2-tss reads it then), in the processes that talk to the TPM.
+void quiet_tss2_logging()
+{
+    static std::once_flag once;
+    std::call_once(once, [] { ::setenv("TSS2_LOG", "all+none", 0); });
+}
 } // namespace
 
 TpmContext::TpmContext(const std::string& tcti, int answer_timeout_ms)
     : where_(tcti.empty() ? "the default TPM (tpm2-tss search: /dev/tpmrm0, /dev/tpm0, tabrmd, mssim)" : tcti)
 {
+    quiet_tss2_logging();
     if (TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.empty() ? nullptr : tcti.c_str(), &tcti_); rc != TSS2_RC_SUCCESS)
         throw Error("no TPM reachable at " + where_ + ": " + rc_text(rc));
     if (TSS2_RC rc = Esys_Initialize(&esys_, tcti_, nullptr); rc != TSS2_RC_SUCCESS) {
