@@ -1,4 +1,5 @@
 #include "httpd/backend_tls.h"
+#include "httpd/errors.h"
 
 #include "httpd/connection.h"
 #include "src/key_binding.h"
@@ -47,7 +48,7 @@ int start_backend_tls(conn_rec* c)
     try {
         attach_tls(c, pool_owned(c->pool, new ConnState(c, *proxy)));
     } catch (const std::exception& e) {
-        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: cannot set up TLS towards the back end: %s",
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: " MGSLOGNO(01401) "cannot set up TLS towards the back end: %s",
                       e.what());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -107,7 +108,7 @@ apr_status_t ConnState::finish_backend_handshake()
         std::string chosen = tls.alpn_protocol();
         if (std::find(backend_protocols.begin(), backend_protocols.end(), chosen) == backend_protocols.end()) {
             ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c,
-                          "mod_gnutls: %s selected none of the protocols mod_proxy asked for (%s)%s%s",
+                          "mod_gnutls: " MGSLOGNO(01402) "%s selected none of the protocols mod_proxy asked for (%s)%s%s",
                           backend_label().c_str(), joined(backend_protocols).c_str(),
                           chosen.empty() ? ": it answered without ALPN" : ": it chose ", chosen.c_str());
             gnutls_alert_send(tls.session(), GNUTLS_AL_FATAL, GNUTLS_A_NO_APPLICATION_PROTOCOL);
@@ -161,7 +162,7 @@ void ConnState::report_backend_failure(int rc, apr_status_t why)
         alert == GNUTLS_A_INSUFFICIENT_SECURITY)
         reason += " (no protocol version, cipher suite or group in common with GnuTLSProxyPriorities, or the "
                   "back end wants a client certificate: GnuTLSProxyCertificateFile)";
-    ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: TLS handshake with the %s failed: %s",
+    ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: " MGSLOGNO(01403) "TLS handshake with the %s failed: %s",
                   backend_label().c_str(), reason.c_str());
 }
 

@@ -45,7 +45,7 @@ void ConnState::report_signer_failure(const std::string& why)
     VhostTls& vhost = *server_config(tls_server)->tls;
     if (!vhost.signer_failing.exchange(true))
         ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c,
-                      "mod_gnutls: %s: the private key cannot sign; TLS handshakes fail until it is back: %s",
+                      "mod_gnutls: " MGSLOGNO(01301) "%s: the private key cannot sign; TLS handshakes fail until it is back: %s",
                       server_label(tls_server).c_str(), why.c_str());
     else
         ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "mod_gnutls: TLS handshake failed: %s", why.c_str());
@@ -58,7 +58,7 @@ void ConnState::report_signer_recovery()
     VhostTls& vhost = *server_config(tls_server)->tls;
     if (vhost.credentials && vhost.signer_failing.load(std::memory_order_relaxed) &&
         vhost.signer_failing.exchange(false))
-        ap_log_cerror(APLOG_MARK, APLOG_NOTICE, 0, c, "mod_gnutls: %s: the private key %s signs again",
+        ap_log_cerror(APLOG_MARK, APLOG_NOTICE, 0, c, "mod_gnutls: " MGSLOGNO(01309) "%s: the private key %s signs again",
                       server_label(tls_server).c_str(), vhost.credentials->signer().describe().c_str());
 }
 
@@ -106,7 +106,7 @@ apr_status_t ConnState::switch_protocol()
         return APR_SUCCESS;
     apr_status_t rv = ap_switch_protocol(c, nullptr, tls_server, proto.c_str());
     if (rv != APR_SUCCESS)
-        ap_log_cerror(APLOG_MARK, APLOG_ERR, rv, c, "mod_gnutls: cannot switch to the negotiated protocol %s",
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, rv, c, "mod_gnutls: " MGSLOGNO(01302) "cannot switch to the negotiated protocol %s",
                       proto.c_str());
     return rv;
 }
@@ -150,7 +150,7 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
             report_signer_recovery();
             if (const auto& cert = tls.client_certificate(); cert.status == ClientCertStatus::failed)
                 ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
-                              "mod_gnutls: client certificate not valid, continuing with SSL_CLIENT_VERIFY=FAILED: %s",
+                              "mod_gnutls: " MGSLOGNO(01307) "client certificate not valid, continuing with SSL_CLIENT_VERIFY=FAILED: %s",
                               cert.reason.c_str());
             if (apr_status_t rv = transport.pass_output(true); rv != APR_SUCCESS)
                 return rv;
@@ -163,7 +163,7 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
             phase = Phase::plain_http;
             c->keepalive = AP_CONN_CLOSE;
             ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
-                          "mod_gnutls: plain HTTP request on the TLS port of %s; answered 400 Bad Request",
+                          "mod_gnutls: " MGSLOGNO(01308) "plain HTTP request on the TLS port of %s; answered 400 Bad Request",
                           https_url(*this).c_str());
             return APR_EOF;
         }
@@ -193,7 +193,7 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
                           tls.client_certificate().reason.c_str());
         else if (rc == GNUTLS_E_NO_CERTIFICATE_FOUND)
             ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
-                          "mod_gnutls: TLS handshake failed: the client sent no certificate (GnuTLSClientVerify require)");
+                          "mod_gnutls: " MGSLOGNO(01306) "TLS handshake failed: the client sent no certificate (GnuTLSClientVerify require)");
         else if (std::string why_sign = take_last_sign_error(); !why_sign.empty())
             report_signer_failure(why_sign);
         else
@@ -264,7 +264,7 @@ int check_misdirected(request_rec* r, const ConnState& st)
     if (asked && used && asked->identity == used->identity)
         return DECLINED;
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "mod_gnutls: Host '%s' selects %s, but the TLS handshake (SNI '%s') was made for %s, whose "
+                  "mod_gnutls: " MGSLOGNO(01304) "Host '%s' selects %s, but the TLS handshake (SNI '%s') was made for %s, whose "
                   "TLS settings or client authentication differ: 421 Misdirected Request",
                   r->hostname ? r->hostname : "", server_label(r->server).c_str(), st.tls.server_name().c_str(),
                   server_label(st.tls_server).c_str());
@@ -309,7 +309,7 @@ int refuse(request_rec* r, const ConnState* st)
                           : "no client certificate on this connection";
     // info, as mod_gnutls: any client with a self-signed certificate can
     // cause one of these per request.
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_gnutls: %s: GnuTLSClientVerify require: access to %s denied: %s",
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_gnutls: " MGSLOGNO(01305) "%s: GnuTLSClientVerify require: access to %s denied: %s",
                   server_label(r->server).c_str(), r->uri, why);
     apr_table_setn(r->notes, refused_note, "1");
     return HTTP_FORBIDDEN;
@@ -386,7 +386,7 @@ int pre_connection(conn_rec* c, void*)
     try {
         attach_tls(c, pool_owned(c->pool, new ConnState(c, *sc->tls)));
     } catch (const std::exception& e) {
-        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: cannot set up TLS for this connection: %s",
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, "mod_gnutls: " MGSLOGNO(01303) "cannot set up TLS for this connection: %s",
                       e.what());
         return HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -1,4 +1,5 @@
 #include "httpd/io_filters.h"
+#include "httpd/errors.h"
 
 #include "httpd/connection.h"
 
@@ -141,7 +142,7 @@ apr_status_t input_filter(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_
             return APR_ENOTIMPL;
         return deliver(*st, bb, mode, block, readbytes);
     } catch (const std::exception& e) {
-        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, f->c, "mod_gnutls: input filter: %s", e.what());
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, f->c, "mod_gnutls: " MGSLOGNO(01501) "input filter: %s", e.what());
         st->phase = Phase::failed;
         return APR_EGENERAL;
     }
@@ -203,7 +204,7 @@ apr_status_t output_filter(ap_filter_t* f, apr_bucket_brigade* bb)
         }
         return st->transport.pass_output(false);
     } catch (const std::exception& e) {
-        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, f->c, "mod_gnutls: output filter: %s", e.what());
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, f->c, "mod_gnutls: " MGSLOGNO(01502) "output filter: %s", e.what());
         st->phase = Phase::failed;
         if (st->tls.is_client())
             f->c->aborted = 1; // mod_proxy answers 502 for an aborted back end

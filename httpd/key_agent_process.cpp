@@ -1,4 +1,5 @@
 #include "httpd/key_agent_process.h"
+#include "httpd/errors.h"
 
 #include "httpd/module_state.h"
 
@@ -17,7 +18,7 @@ namespace {
 void log_from_agent(int level, const std::string& message)
 {
     int apache_level = level == 0 ? APLOG_ERR : level == 1 ? APLOG_NOTICE : APLOG_INFO;
-    ap_log_error(APLOG_MARK, apache_level, 0, ap_server_conf, "mod_gnutls: %s", message.c_str());
+    ap_log_error(APLOG_MARK, apache_level, 0, ap_server_conf, "mod_gnutls: " MGSLOGNO(01601) "%s", message.c_str());
 }
 
 void agent_maintenance(int reason, void* data, int status);
@@ -39,12 +40,12 @@ void agent_maintenance(int reason, void* data, int status)
     auto& state = *static_cast<ModuleState*>(data);
     apr_proc_other_child_unregister(data);
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                 "mod_gnutls: TPM key agent (pid %d) ended (status %d); starting a new one",
+                 "mod_gnutls: " MGSLOGNO(01602) "TPM key agent (pid %d) ended (status %d); starting a new one",
                  static_cast<int>(state.key_agent.pid), status);
     try {
         spawn(state);
     } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, "mod_gnutls: %s", e.what());
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, "mod_gnutls: " MGSLOGNO(01603) "%s", e.what());
     }
 }
 
@@ -66,7 +67,7 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
     try {
         spawn(module_state(pconf));
     } catch (const std::exception& e) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ap_server_conf, "mod_gnutls: %s", e.what());
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ap_server_conf, "mod_gnutls: " MGSLOGNO(01604) "%s", e.what());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;

@@ -116,7 +116,7 @@ std::int64_t fetch(OcspStapler& st)
     } catch (const std::exception& e) {
         save(st, 'F', now + st.failure_timeout, {});
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, st.s,
-                     "mod_gnutls: %s: no OCSP response to staple: %s (next try in %d s, GnuTLSOCSPFailureTimeout)",
+                     "mod_gnutls: " MGSLOGNO(01101) "%s: no OCSP response to staple: %s (next try in %d s, GnuTLSOCSPFailureTimeout)",
                      st.label.c_str(), e.what(), st.failure_timeout);
         return -1;
     }
@@ -259,7 +259,7 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
         return OK;
     if (const char* err =
             state.cache.create(server_config(base)->ocsp_cache.value_or(default_cache), ptemp, pconf)) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: GnuTLSOCSPCache: %s", err);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: " MGSLOGNO(01102) "GnuTLSOCSPCache: %s", err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     ap_socache_hints hints{};
@@ -270,7 +270,7 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
         return HTTP_INTERNAL_SERVER_ERROR;
     if (apr_status_t rv = ap_global_mutex_create(&state.fetch_mutex, nullptr, fetch_mutex_type, nullptr, base, pconf, 0);
         rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: cannot create the %s mutex", fetch_mutex_type);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01103) "cannot create the %s mutex", fetch_mutex_type);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -303,7 +303,7 @@ void ocsp_child_init(apr_pool_t* p, server_rec* s)
     if (state.fetch_mutex)
         if (apr_status_t rv = apr_global_mutex_child_init(&state.fetch_mutex, apr_global_mutex_lockfile(state.fetch_mutex), p);
             rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: cannot attach to the %s mutex", fetch_mutex_type);
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: " MGSLOGNO(01104) "cannot attach to the %s mutex", fetch_mutex_type);
 }
 
 } // namespace mgs::httpd

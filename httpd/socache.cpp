@@ -1,4 +1,5 @@
 #include "httpd/socache.h"
+#include "httpd/errors.h"
 
 #include "httpd/global_lock.h"
 
@@ -66,12 +67,12 @@ apr_status_t Socache::init(const char* name, const ap_socache_hints& hints, cons
     if (provider_->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
         if (apr_status_t rv = ap_global_mutex_create(&mutex_, nullptr, mutex_type, nullptr, base, pconf, 0);
             rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: cannot create the %s mutex", mutex_type);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01201) "cannot create the %s mutex", mutex_type);
             return rv;
         }
     ap_socache_hints h = hints;
     if (apr_status_t rv = provider_->init(instance_, name, &h, base, pconf); rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: cannot initialise the %s cache %s",
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01202) "cannot initialise the %s cache %s",
                      provider_->name, name);
         return rv;
     }
@@ -100,7 +101,7 @@ void Socache::child_init(apr_pool_t* p, server_rec* s)
     if (mutex_)
         if (apr_status_t rv = apr_global_mutex_child_init(&mutex_, apr_global_mutex_lockfile(mutex_), p);
             rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: cannot attach to the %s cache's mutex",
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: " MGSLOGNO(01203) "cannot attach to the %s cache's mutex",
                          provider_name());
 }
 

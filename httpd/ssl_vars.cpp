@@ -1,4 +1,5 @@
 #include "httpd/ssl_vars.h"
+#include "httpd/errors.h"
 
 #include "httpd/connection.h"
 #include "src/tls_variables.h"
@@ -72,7 +73,7 @@ int fixups(request_rec* r)
         for (const auto& [k, v] : tls_variables(st->tls, options_for(r->server)))
             apr_table_set(r->subprocess_env, k.c_str(), v.c_str());
     } catch (const std::exception& e) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_gnutls: cannot export SSL variables: %s", e.what());
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_gnutls: " MGSLOGNO(01701) "cannot export SSL variables: %s", e.what());
     }
     return DECLINED;
 }

@@ -301,7 +301,7 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
         // TLS 1.3 needs RSA-PSS; a token without it still serves TLS 1.2.
         priorities += ":-VERS-TLS1.3";
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                     "mod_gnutls: %s: GnuTLSKeyFile %s cannot make RSA-PSS signatures (no CKM_RSA_PKCS_PSS); "
+                     "mod_gnutls: " MGSLOGNO(01002) "%s: GnuTLSKeyFile %s cannot make RSA-PSS signatures (no CKM_RSA_PKCS_PSS); "
                      "TLS 1.3 is off for this virtual host",
                      server_label(s).c_str(), tls->credentials->signer().describe().c_str());
     }
@@ -339,7 +339,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
         try {
             pkcs11::load_providers(with_url_modules(base, global->pkcs11_modules));
         } catch (const Error& e) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: GnuTLSPKCS11Module: %s", e.what());
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: " MGSLOGNO(01001) "GnuTLSPKCS11Module: %s", e.what());
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     } else {
@@ -368,11 +368,11 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
             if (sc->is_enabled())
                 sc->tls = build(s, *sc, state.ticket_master.get());
         } catch (const SetupError& e) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: %s: %s: %s", server_label(s).c_str(),
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: " MGSLOGNO(01003) "%s: %s: %s", server_label(s).c_str(),
                          e.directive.c_str(), e.message.c_str());
             ok = false;
         } catch (const std::exception& e) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: %s: %s", server_label(s).c_str(), e.what());
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_gnutls: " MGSLOGNO(01004) "%s: %s", server_label(s).c_str(), e.what());
             ok = false;
         }
     }

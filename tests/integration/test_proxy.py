@@ -63,7 +63,7 @@ def test_proxy_refuses_an_untrusted_backend(pki, backend):
         out = fetch(port, pki, "/back/")
         assert out.endswith("\n502"), out
         assert "Error reading from remote server" in out, out
-        assert "TLS handshake with the back end localhost" in h.log() and "issuer is unknown" in h.log(), h.log()
+        assert "MGS01403: TLS handshake with the back end localhost" in h.log() and "issuer is unknown" in h.log(), h.log()
     finally:
         h.remove()
 

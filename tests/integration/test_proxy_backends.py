@@ -88,7 +88,7 @@ def test_h2_backend_that_does_not_speak_h2(pki, backend):
         out = get(pki, port, "/h2/")
         assert not out.endswith("\n200") and BODY not in out, out
         log = h.log()
-        assert re.search(rf"back end localhost \(127\.0\.0\.1:{ports['h1only']}\) selected none of the protocols "
+        assert re.search(rf"MGS01402: back end localhost \(127\.0\.0\.1:{ports['h1only']}\) selected none of the protocols "
                          r"mod_proxy asked for \(h2\)", log), log
     finally:
         h.remove()
@@ -135,7 +135,7 @@ def test_backend_failure_is_a_502_proxy_error_with_the_reason_logged(pki, backen
         assert BODY not in out
         log = h.log()
         port_of = ports["tls13only"] if case == "priorities" else ports["plain"]
-        m = re.search(rf"TLS handshake with the back end \S+ \(127\.0\.0\.1:{port_of}\) failed: (.*)", log)
+        m = re.search(rf"MGS01403: TLS handshake with the back end \S+ \(127\.0\.0\.1:{port_of}\) failed: (.*)", log)
         assert m, log
         assert reason in m.group(1).lower() or reason in m.group(1), m.group(1)
     finally:
