@@ -36,15 +36,6 @@ struct OcspStapler {
 
 namespace {
 
-Bytes certificate_der(gnutls_x509_crt_t crt)
-{
-    gnutls_datum_t d{};
-    if (int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &d); rc < 0)
-        throw_gnutls("cannot export the certificate", rc);
-    Bytes b(d.data, d.data + d.size);
-    gnutls_free(d.data);
-    return b;
-}
 
 constexpr const char* fetch_mutex_type = "gnutls-ocsp";
 constexpr const char* cache_mutex_type = "gnutls-ocsp-cache";

@@ -6,6 +6,8 @@
 #include <gnutls/x509.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace mgs {
 
@@ -31,6 +33,8 @@ struct GnutlsDatum {
     GnutlsDatum(const GnutlsDatum&) = delete;
     GnutlsDatum& operator=(const GnutlsDatum&) = delete;
     ~GnutlsDatum() { gnutls_free(d.data); }
+    std::string text() const { return std::string(reinterpret_cast<const char*>(d.data), d.size); }
+    std::vector<std::uint8_t> bytes() const { return std::vector<std::uint8_t>(d.data, d.data + d.size); }
 };
 
 PrivKey new_privkey();

@@ -75,4 +75,12 @@ std::vector<gnutls_pcert_st> CertificateChain::make_pcerts() const
     return out;
 }
 
+Bytes certificate_der(gnutls_x509_crt_t crt)
+{
+    GnutlsDatum der;
+    if (int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der.d); rc < 0)
+        throw_gnutls("cannot encode a certificate", rc);
+    return der.bytes();
+}
+
 } // namespace mgs

@@ -10,6 +10,9 @@
 
 namespace mgs {
 
+// A certificate's DER encoding.
+Bytes certificate_der(gnutls_x509_crt_t crt);
+
 class CertificateChain {
 public:
     // Throws mgs::Error naming `source` when the bytes hold no usable chain.

@@ -1,5 +1,6 @@
 #include "src/certificate_fields.h"
 
+#include "keystore/gnutls_handles.h"
 #include "keystore/hex.h"
 
 namespace mgs {
@@ -8,23 +9,15 @@ namespace {
 
 std::string dn_of(gnutls_x509_crt_t crt, bool issuer)
 {
-    gnutls_datum_t d{};
-    int rc = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d, 0) : gnutls_x509_crt_get_dn3(crt, &d, 0);
-    if (rc < 0)
-        return {};
-    std::string s(reinterpret_cast<const char*>(d.data), d.size);
-    gnutls_free(d.data);
-    return s;
+    GnutlsDatum d;
+    int rc = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d.d, 0) : gnutls_x509_crt_get_dn3(crt, &d.d, 0);
+    return rc < 0 ? std::string() : d.text();
 }
 
 std::string pem_of(gnutls_x509_crt_t crt)
 {
-    gnutls_datum_t d{};
-    if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d) < 0)
-        return {};
-    std::string s(reinterpret_cast<const char*>(d.data), d.size);
-    gnutls_free(d.data);
-    return s;
+    GnutlsDatum d;
+    return gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d.d) < 0 ? std::string() : d.text();
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "src/client_auth.h"
 
 #include "keystore/error.h"
+#include "keystore/gnutls_handles.h"
 
 namespace mgs {
 
@@ -17,13 +18,15 @@ ClientCertResult verify_client_certificate(gnutls_session_t session, const std::
         return {ClientCertStatus::failed, gnutls_error_text(rc)};
     if (status == 0)
         return {ClientCertStatus::success, {}};
-    gnutls_datum_t text{};
-    std::string reason = "certificate not valid";
-    if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
-        reason.assign(reinterpret_cast<const char*>(text.data), text.size);
-        gnutls_free(text.data);
-    }
-    return {ClientCertStatus::failed, reason};
+    return {ClientCertStatus::failed, verification_status_text(status)};
+}
+
+std::string verification_status_text(unsigned status)
+{
+    GnutlsDatum text;
+    if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text.d, 0) < 0)
+        return "certificate not valid";
+    return text.text();
 }
 
 const char* client_verify_name(ClientCertStatus status)

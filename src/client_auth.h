@@ -30,4 +30,7 @@ ClientCertResult verify_client_certificate(gnutls_session_t session, const std::
 
 const char* client_verify_name(ClientCertStatus status); // SUCCESS / FAILED / NONE
 
+// GnuTLS's sentence for a certificate verification status.
+std::string verification_status_text(unsigned status);
+
 } // namespace mgs

@@ -49,14 +49,6 @@ struct OcspResp {
     ~OcspResp() { gnutls_ocsp_resp_deinit(r); }
 };
 
-Bytes take(gnutls_datum_t& d)
-{
-    Bytes b(d.data, d.data + d.size);
-    gnutls_free(d.data);
-    d = {};
-    return b;
-}
-
 struct Uri {
     std::string host, port = "80", path = "/";
 };
@@ -93,14 +85,13 @@ Uri parse_http_uri(const std::string& uri)
 std::string ocsp_responder_uri(gnutls_x509_crt_t cert)
 {
     for (unsigned seq = 0;; ++seq) {
-        gnutls_datum_t d{};
-        int rc = gnutls_x509_crt_get_authority_info_access(cert, seq, GNUTLS_IA_OCSP_URI, &d, nullptr);
+        GnutlsDatum d;
+        int rc = gnutls_x509_crt_get_authority_info_access(cert, seq, GNUTLS_IA_OCSP_URI, &d.d, nullptr);
         if (rc == GNUTLS_E_UNKNOWN_ALGORITHM)
             continue; // another access method at this position
         if (rc < 0)
             return {};
-        std::string uri(reinterpret_cast<const char*>(d.data), d.size);
-        gnutls_free(d.data);
+        std::string uri = d.text();
         if (uri.rfind("http://", 0) == 0)
             return uri;
     }
@@ -119,10 +110,10 @@ OcspRequest make_ocsp_request(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, 
         if (int rc = gnutls_ocsp_req_set_nonce(req.r, 0, &n); rc < 0)
             throw_gnutls("cannot set the OCSP nonce", rc);
     }
-    gnutls_datum_t der{};
-    if (int rc = gnutls_ocsp_req_export(req.r, &der); rc < 0)
+    GnutlsDatum der;
+    if (int rc = gnutls_ocsp_req_export(req.r, &der.d); rc < 0)
         throw_gnutls("cannot encode the OCSP request", rc);
-    out.der = take(der);
+    out.der = der.bytes();
     return out;
 }
 
@@ -239,11 +230,10 @@ CheckedOcspResponse check_ocsp_response(const Bytes& der, gnutls_x509_crt_t cert
     if (next_update != static_cast<time_t>(-1) && next_update < now)
         throw Error("the OCSP response has expired (nextUpdate in the past)");
     if (!nonce.empty()) {
-        gnutls_datum_t got{};
-        if (gnutls_ocsp_resp_get_nonce(resp.r, nullptr, &got) < 0)
+        GnutlsDatum got;
+        if (gnutls_ocsp_resp_get_nonce(resp.r, nullptr, &got.d) < 0)
             throw Error("the OCSP response carries no nonce (GnuTLSOCSPCheckNonce is on)");
-        Bytes g = take(got);
-        if (g != nonce)
+        if (got.bytes() != nonce)
             throw Error("the OCSP response's nonce does not match the request's");
     }
     CheckedOcspResponse out{der, std::chrono::system_clock::time_point::max()};

@@ -127,12 +127,10 @@ std::optional<Bytes> TlsConnection::resumable_session() const
     if (gnutls_protocol_get_version(session_.get()) == GNUTLS_TLS1_3 &&
         !(gnutls_session_get_flags(session_.get()) & GNUTLS_SFLAGS_SESSION_TICKET))
         return std::nullopt;
-    gnutls_datum_t d{};
-    if (gnutls_session_get_data2(session_.get(), &d) < 0)
+    GnutlsDatum d;
+    if (gnutls_session_get_data2(session_.get(), &d.d) < 0)
         return std::nullopt;
-    Bytes out(d.data, d.data + d.size);
-    gnutls_free(d.data);
-    return out;
+    return d.bytes();
 }
 
 int TlsConnection::handshake()
@@ -172,14 +170,8 @@ int TlsConnection::close_notify() { return gnutls_bye(session_.get(), GNUTLS_SHU
 std::string TlsConnection::describe_failure(int code) const
 {
     std::string text = gnutls_error_text(code);
-    if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
-        gnutls_datum_t why{};
-        if (gnutls_certificate_verification_status_print(gnutls_session_get_verify_cert_status(session_.get()),
-                                                         GNUTLS_CRT_X509, &why, 0) == 0) {
-            text += std::string(": ") + reinterpret_cast<const char*>(why.data);
-            gnutls_free(why.data);
-        }
-    }
+    if (code == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+        text += ": " + verification_status_text(gnutls_session_get_verify_cert_status(session_.get()));
     if (code == GNUTLS_E_FATAL_ALERT_RECEIVED || code == GNUTLS_E_WARNING_ALERT_RECEIVED) {
         if (const char* alert = gnutls_alert_get_name(gnutls_alert_get(session_.get())))
             text += std::string(is_client() ? ": the server sent alert '" : ": the client sent alert '") + alert + "'";

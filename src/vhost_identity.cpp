@@ -35,12 +35,8 @@ IdentityDigest& IdentityDigest::add(std::string_view label, std::string_view val
 IdentityDigest& IdentityDigest::add_chain(const CertificateChain& chain)
 {
     add("certificate-source", chain.source());
-    for (std::size_t i = 0; i < chain.size(); ++i) {
-        GnutlsDatum der;
-        if (int rc = gnutls_x509_crt_export2(chain.at(i), GNUTLS_X509_FMT_DER, &der.d); rc < 0)
-            throw_gnutls("cannot encode a certificate", rc);
-        add("certificate", std::span<const std::uint8_t>(der.d.data, der.d.size));
-    }
+    for (std::size_t i = 0; i < chain.size(); ++i)
+        add("certificate", certificate_der(chain.at(i)));
     return *this;
 }
 
