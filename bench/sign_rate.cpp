@@ -5,7 +5,7 @@
 //
 // KEY is what GnuTLSKeyFile takes: a key file, a pkcs11: URL or a TPM key.
 #include "keystore/error.h"
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 #include "pkcs11/providers.h"
 #include "pkcs11/token_signer.h"
 #include "pkcs11/url.h"

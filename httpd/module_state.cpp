@@ -1,7 +1,7 @@
 #include "httpd/module_state.h"
 
 #include "httpd/server_config.h"
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 #include "pkcs11/token_signer.h"
 #include "tpm/tpm_signer.h"
 

@@ -1,6 +1,6 @@
 // Credentials, priorities, plain-HTTP detection and PIN sources.
 #include "keystore/error.h"
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 #include "keystore/secret_source.h"
 #include "src/plain_http.h"
 #include "src/priorities.h"

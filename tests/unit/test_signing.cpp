@@ -2,7 +2,7 @@
 // ECDSA, EdDSA), natively and through the import_ext4 binding hardware
 // backends use, and each signature verifies with the certificate's key.
 #include "keystore/error.h"
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 #include "src/certificate_chain.h"
 #include "src/key_binding.h"
 #include "test_pki.h"

@@ -1,7 +1,7 @@
 // The TLS core end to end: a server TlsConnection over a socketpair against
 // a GnuTLS client, for every key type, TLS 1.2 and 1.3, with the key bound
 // natively and through the callback path hardware keys take.
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 #include "src/priorities.h"
 #include "src/tls_connection.h"
 #include "socket_transport.h"

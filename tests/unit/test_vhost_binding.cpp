@@ -2,7 +2,7 @@
 // differ by any field, ticket keys derived per virtual host, and a server
 // TlsConnection that switches virtual host on SNI resuming only its own
 // tickets, in TLS 1.2 and 1.3.
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 #include "src/priorities.h"
 #include "src/tls_connection.h"
 #include "src/vhost_identity.h"

@@ -1,4 +1,4 @@
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 
 #include "keystore/error.h"
 #include "keystore/file_io.h"

@@ -1,7 +1,7 @@
 // The file backend reads every supported encoding and refuses bad input with
 // a message that says what is wrong.
 #include "keystore/error.h"
-#include "keystore/file_backend.h"
+#include "keystore/file_signer.h"
 #include "keystore/registry.h"
 #include "pkcs11/token_signer.h"
 #include "tpm/tpm_signer.h"
