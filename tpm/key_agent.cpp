@@ -2,6 +2,7 @@
 
 #include "keystore/hex.h"
 
+#include "tpm/agent_message.h"
 #include "tpm/tls_signing.h"
 
 #include <gnutls/crypto.h>
@@ -152,19 +153,6 @@ private:
     std::vector<TpmLink*> link_of_;
 };
 
-Bytes respond_ok(const Bytes& sig)
-{
-    Bytes out{0};
-    out.insert(out.end(), sig.begin(), sig.end());
-    return out;
-}
-
-Bytes respond_error(const std::string& message)
-{
-    std::string text = "\x01" + message.substr(0, 4000);
-    return Bytes(text.begin(), text.end());
-}
-
 } // namespace
 
 KeyAgent& KeyAgent::instance()
@@ -274,7 +262,7 @@ void KeyAgent::serve(const AgentLog& log)
                 } else if (keep) {
                     Bytes reply;
                     if (static_cast<std::size_t>(n) < sizeof(RequestHeader)) {
-                        reply = respond_error("malformed request");
+                        reply = error_answer("malformed request");
                     } else {
                         RequestHeader h;
                         std::memcpy(&h, buf.data(), sizeof h);
@@ -283,9 +271,9 @@ void KeyAgent::serve(const AgentLog& log)
                                         {buf.data() + sizeof h, static_cast<std::size_t>(n) - sizeof h},
                                         h.flags};
                         try {
-                            reply = respond_ok(loop.sign(h.key, req));
+                            reply = ok_answer(loop.sign(h.key, req));
                         } catch (const std::exception& e) {
-                            reply = respond_error(e.what());
+                            reply = error_answer(e.what());
                         }
                     }
                     keep = ::send(fds[i].fd, reply.data(), reply.size(), MSG_NOSIGNAL) ==
@@ -391,9 +379,7 @@ Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
             std::lock_guard lock(pool_mutex_);
             idle_.push_back(fd);
         }
-        if (buf[0] != 0)
-            throw Error(std::string(buf.begin() + 1, buf.begin() + n));
-        return Bytes(buf.begin() + 1, buf.begin() + n);
+        return open_answer({buf.data(), static_cast<std::size_t>(n)}, "the TPM key agent sent nothing");
     }
     throw Error("the TPM key agent is unreachable");
 }

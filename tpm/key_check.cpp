@@ -2,6 +2,7 @@
 
 #include "keystore/child_process.h"
 #include "keystore/public_key.h"
+#include "tpm/agent_message.h"
 #include "tpm/tls_signing.h"
 #include "tpm/tpm_context.h"
 
@@ -51,7 +52,7 @@ KeyFacts check_key(const KeySpec& spec)
 
 namespace {
 
-// The child's answer on the pipe: 0 + facts, or 1 + the error text.
+// The child's answer on the pipe: the facts, little-endian (agent_message.h).
 void put_u32(Bytes& out, std::uint32_t v)
 {
     for (int i = 0; i < 4; ++i)
@@ -71,23 +72,20 @@ std::uint32_t get_u32(const Bytes& in, std::size_t& at)
 
 Bytes encode(const KeyFacts& f)
 {
-    Bytes out{0};
+    Bytes out;
     put_u32(out, static_cast<std::uint32_t>(f.algorithm));
     put_u32(out, f.bits);
     put_u32(out, static_cast<std::uint32_t>(f.schemes.size()));
     for (auto s : f.schemes)
         put_u32(out, static_cast<std::uint32_t>(s));
     out.insert(out.end(), f.public_der.begin(), f.public_der.end());
-    return out;
+    return ok_answer(out);
 }
 
-KeyFacts decode(const Bytes& in)
+KeyFacts decode(const Bytes& answer)
 {
-    if (in.empty())
-        throw Error("the TPM key check process died without an answer");
-    if (in[0] != 0)
-        throw Error(std::string(in.begin() + 1, in.end()));
-    std::size_t at = 1;
+    Bytes in = open_answer(answer, "the TPM key check process died without an answer");
+    std::size_t at = 0;
     KeyFacts f;
     f.algorithm = static_cast<gnutls_pk_algorithm_t>(get_u32(in, at));
     f.bits = get_u32(in, at);
@@ -124,11 +122,9 @@ KeyFacts check_key_in_child(const KeySpec& spec)
             try {
                 answer = encode(check_key(spec));
             } catch (const std::exception& e) {
-                std::string text = std::string("\x01") + e.what();
-                answer.assign(text.begin(), text.end());
+                answer = error_answer(e.what());
             } catch (...) {
-                std::string text = "\x01the TPM key check failed";
-                answer.assign(text.begin(), text.end());
+                answer = error_answer("the TPM key check failed");
             }
             write_all(fd, answer);
             ::_exit(0);
