@@ -1,6 +1,7 @@
 #include "keystore/child_process.h"
 
 #include "keystore/error.h"
+#include "keystore/unique_fd.h"
 
 #include <cerrno>
 #include <cstring>
@@ -15,27 +16,24 @@ ChildOutput run_child(const std::string& what, const std::function<void(int fd)>
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
         throw Error(what + ": pipe: " + std::strerror(errno));
+    UniqueFd read_end(fds[0]), write_end(fds[1]);
     pid_t pid = ::fork();
-    if (pid < 0) {
-        int err = errno;
-        ::close(fds[0]);
-        ::close(fds[1]);
-        throw Error(what + ": fork: " + std::strerror(err));
-    }
+    if (pid < 0)
+        throw Error(what + ": fork: " + std::strerror(errno));
     if (pid == 0) {
-        ::close(fds[0]);
+        read_end.reset();
         try {
-            body(fds[1]);
+            body(write_end.get());
         } catch (...) {
         }
         // No exit handlers: they belong to the parent (Apache's, GnuTLS's).
         ::_exit(127);
     }
-    ::close(fds[1]);
+    write_end.reset();
     ChildOutput out;
     std::uint8_t buf[4096];
     for (;;) {
-        ssize_t n = ::read(fds[0], buf, sizeof buf);
+        ssize_t n = ::read(read_end.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -43,7 +41,7 @@ ChildOutput run_child(const std::string& what, const std::function<void(int fd)>
         std::size_t keep = std::min(static_cast<std::size_t>(n), max - std::min(max, out.output.size()));
         out.output.insert(out.output.end(), buf, buf + keep);
     }
-    ::close(fds[0]);
+    read_end.reset();
     explicit_bzero(buf, sizeof buf);
     while (::waitpid(pid, &out.status, 0) < 0 && errno == EINTR) {
     }

@@ -1,6 +1,7 @@
 #include "tpm/key_agent.h"
 
 #include "keystore/hex.h"
+#include "keystore/unique_fd.h"
 
 #include "tpm/agent_message.h"
 #include "tpm/tls_signing.h"
@@ -177,17 +178,14 @@ pid_t KeyAgent::spawn(const AgentLog& log)
         std::uint8_t name[12];
         gnutls_rnd(GNUTLS_RND_NONCE, name, sizeof name);
         address_ = "mod_gnutls-tpm-agent-" + mgs::hex(name);
-        int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
+        UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+        if (!fd)
             throw Error("TPM key agent: " + errno_text("socket"));
         socklen_t len;
         sockaddr_un a = abstract_address(address_, len);
-        if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) < 0 || ::listen(fd, 128) < 0) {
-            std::string why = errno_text("bind/listen");
-            ::close(fd);
-            throw Error("TPM key agent: " + why);
-        }
-        listen_fd_ = fd;
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) < 0 || ::listen(fd.get(), 128) < 0)
+            throw Error("TPM key agent: " + errno_text("bind/listen"));
+        listen_fd_ = fd.release();
     }
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
@@ -319,21 +317,18 @@ void KeyAgent::close_listener_in_child()
 
 int KeyAgent::connect_client()
 {
-    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd)
         throw Error("TPM key agent: " + errno_text("socket"));
     timeval tv{client_timeout_s, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     socklen_t len;
     sockaddr_un a = abstract_address(address_, len);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), len) < 0 ||
-        ::send(fd, token_, sizeof token_, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof token_)) {
-        std::string why = errno_text("cannot reach the TPM key agent");
-        ::close(fd);
-        throw Error(why);
-    }
-    return fd;
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len) < 0 ||
+        ::send(fd.get(), token_, sizeof token_, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof token_))
+        throw Error(errno_text("cannot reach the TPM key agent"));
+    return fd.release();
 }
 
 Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
