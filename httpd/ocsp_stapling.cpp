@@ -31,7 +31,8 @@ struct OcspStapler {
     std::string cache_key;
     bool nonce = false;
     bool auto_refresh = true;
-    int cache_timeout = 3600, failure_timeout = 300, fuzz_time = 0, socket_timeout = 6;
+    int cache_timeout = defaults::ocsp_cache_timeout, failure_timeout = defaults::ocsp_failure_timeout, fuzz_time = 0,
+        socket_timeout = defaults::ocsp_socket_timeout;
 };
 
 namespace {
@@ -39,7 +40,6 @@ namespace {
 
 constexpr const char* fetch_mutex_type = "gnutls-ocsp";
 constexpr const char* cache_mutex_type = "gnutls-ocsp-cache";
-constexpr const char* default_cache = "shmcb:gnutls_ocsp_cache";
 constexpr unsigned max_entry = 16 * 1024;
 
 OcspState& state_of(const OcspStapler& st) { return module_state(st.s).ocsp; }
@@ -173,7 +173,7 @@ apr_status_t refresh_in_background(int wd_state, void* data, apr_pool_t*)
 
 bool cache_possible(const ServerConfig& global, std::string& why)
 {
-    std::string spec = global.ocsp_cache.value_or(default_cache);
+    std::string spec = global.ocsp_cache.value_or(defaults::ocsp_cache);
     if (spec == "none") {
         why = "GnuTLSOCSPCache is none";
         return false;
@@ -224,10 +224,10 @@ std::shared_ptr<OcspStapler> make_ocsp_stapler(server_rec* s, const ServerConfig
     st->uri = uri;
     st->nonce = sc.ocsp_check_nonce.value_or(false);
     st->auto_refresh = sc.ocsp_auto_refresh.value_or(true);
-    st->cache_timeout = sc.ocsp_cache_timeout.value_or(3600);
-    st->failure_timeout = sc.ocsp_failure_timeout.value_or(300);
+    st->cache_timeout = sc.ocsp_cache_timeout.value_or(defaults::ocsp_cache_timeout);
+    st->failure_timeout = sc.ocsp_failure_timeout.value_or(defaults::ocsp_failure_timeout);
     st->fuzz_time = sc.ocsp_fuzz_time.value_or(std::max(st->cache_timeout / 8, st->failure_timeout * 2));
-    st->socket_timeout = sc.ocsp_socket_timeout.value_or(6);
+    st->socket_timeout = sc.ocsp_socket_timeout.value_or(defaults::ocsp_socket_timeout);
     unsigned char digest[32];
     gnutls_hash_fast(GNUTLS_DIG_SHA256, st->cert_der.data(), st->cert_der.size(), digest);
     st->cache_key = "ocsp:" + hex(digest);
@@ -249,14 +249,14 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
     if (state.staplers.empty())
         return OK;
     if (const char* err =
-            state.cache.create(server_config(base)->ocsp_cache.value_or(default_cache), ptemp, pconf)) {
+            state.cache.create(server_config(base)->ocsp_cache.value_or(defaults::ocsp_cache), ptemp, pconf)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: " MGSLOGNO(01102) "GnuTLSOCSPCache: %s", err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     ap_socache_hints hints{};
     hints.avg_id_len = 69;
     hints.avg_obj_size = 2048;
-    hints.expiry_interval = 3600;
+    hints.expiry_interval = defaults::ocsp_cache_timeout;
     if (state.cache.init("gnutls_ocsp", hints, cache_mutex_type, base, pconf) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     if (apr_status_t rv = ap_global_mutex_create(&state.fetch_mutex, nullptr, fetch_mutex_type, nullptr, base, pconf, 0);

@@ -17,6 +17,17 @@
 
 namespace mgs::httpd {
 
+// mod_gnutls's defaults, for the directives whose default is a value
+// (docs/directives.md); every use of an unset setting takes them from here.
+namespace defaults {
+inline constexpr int cache_timeout = 300;        // GnuTLSCacheTimeout
+inline constexpr int ocsp_cache_timeout = 3600;  // GnuTLSOCSPCacheTimeout
+inline constexpr int ocsp_failure_timeout = 300; // GnuTLSOCSPFailureTimeout
+inline constexpr int ocsp_socket_timeout = 6;    // GnuTLSOCSPSocketTimeout
+inline constexpr const char* ocsp_cache = "shmcb:gnutls_ocsp_cache"; // GnuTLSOCSPCache
+// GnuTLSPriorities: default_priorities (src/priorities.h)
+} // namespace defaults
+
 // What vhost_setup builds for an enabled server; shared read-only by every
 // connection to it.
 struct VhostTls {

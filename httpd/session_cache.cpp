@@ -67,7 +67,7 @@ int cache_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* b
     ap_socache_hints hints{};
     hints.avg_id_len = 64;
     hints.avg_obj_size = 1500;
-    hints.expiry_interval = 300;
+    hints.expiry_interval = defaults::cache_timeout;
     return cache.init("gnutls_cache", hints, mutex_type, base, pconf) == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 

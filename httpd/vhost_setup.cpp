@@ -200,7 +200,7 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
         throw SetupError{"GnuTLSProxyPriorities", e.what()};
     }
     proxy->session_context = identity.add("proxy-priorities", priorities).hex().substr(0, 32);
-    proxy->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(300));
+    proxy->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(defaults::cache_timeout));
     return proxy;
 }
 
@@ -326,7 +326,7 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
         tls->ticket_key = std::make_unique<TicketKey>(*master_ticket_key, tls->session_context);
         tls->settings.ticket_key = tls->ticket_key.get();
     }
-    tls->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(300));
+    tls->cache_timeout = std::chrono::seconds(sc.cache_timeout.value_or(defaults::cache_timeout));
     return tls;
 }
 
