@@ -25,10 +25,10 @@ void agent_maintenance(int reason, void* data, int status);
 
 void spawn(ModuleState& state)
 {
-    state.key_agent.pid = tpm::KeyAgent::instance().spawn(log_from_agent);
-    apr_proc_other_child_register(&state.key_agent, agent_maintenance, &state, nullptr, state.pconf);
+    state.key_agent_process.pid = state.key_agent.spawn(log_from_agent);
+    apr_proc_other_child_register(&state.key_agent_process, agent_maintenance, &state, nullptr, state.pconf);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, "mod_gnutls: TPM key agent started (pid %d)",
-                 static_cast<int>(state.key_agent.pid));
+                 static_cast<int>(state.key_agent_process.pid));
 }
 
 // The MPM tells us when the agent process ended: start another, so TPM
@@ -41,7 +41,7 @@ void agent_maintenance(int reason, void* data, int status)
     apr_proc_other_child_unregister(data);
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
                  "mod_gnutls: " MGSLOGNO(01602) "TPM key agent (pid %d) ended (status %d); starting a new one",
-                 static_cast<int>(state.key_agent.pid), status);
+                 static_cast<int>(state.key_agent_process.pid), status);
     try {
         spawn(state);
     } catch (const std::exception& e) {
@@ -49,9 +49,9 @@ void agent_maintenance(int reason, void* data, int status)
     }
 }
 
-apr_status_t stop_agent(void*)
+apr_status_t stop_agent(void* state)
 {
-    tpm::KeyAgent::instance().stop();
+    static_cast<ModuleState*>(state)->key_agent.stop();
     return APR_SUCCESS;
 }
 
@@ -61,11 +61,12 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
 {
     // Apache reads its configuration twice at startup; the first pass only
     // checks it and never serves.
-    if (!tpm::KeyAgent::instance().has_keys() || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+    ModuleState& state = module_state(pconf);
+    if (!state.key_agent.has_keys() || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
-    apr_pool_cleanup_register(pconf, nullptr, stop_agent, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(pconf, &state, stop_agent, apr_pool_cleanup_null);
     try {
-        spawn(module_state(pconf));
+        spawn(state);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ap_server_conf, "mod_gnutls: " MGSLOGNO(01604) "%s", e.what());
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -73,6 +74,6 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
     return OK;
 }
 
-void key_agent_child_init(apr_pool_t*, server_rec*) { tpm::KeyAgent::instance().close_listener_in_child(); }
+void key_agent_child_init(apr_pool_t*, server_rec* s) { module_state(s).key_agent.close_listener_in_child(); }
 
 } // namespace mgs::httpd

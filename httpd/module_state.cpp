@@ -17,7 +17,7 @@ ModuleState* make_state(apr_pool_t* pconf)
     state->pconf = pconf;
     // Hardware backends claim their reference forms first; files take the rest.
     state->keys.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
-    state->keys.add(std::make_unique<tpm::TpmKeyBackend>());
+    state->keys.add(std::make_unique<tpm::TpmKeyBackend>(&state->key_agent));
     state->keys.add(std::make_unique<FileKeyBackend>());
     return state;
 }

@@ -5,14 +5,14 @@
 // server config points at it. Children inherit it with the parent's memory.
 //
 // What is not here is process-wide by nature: GnuTLS's PKCS#11 module set
-// (pkcs11/providers.h; GnuTLS loads modules for the whole process) and the
-// TPM key agent's connection pool in the children (tpm/key_agent.h).
+// (pkcs11/providers.h; GnuTLS loads modules for the whole process).
 #pragma once
 
 #include "httpd/apache.h"
 #include "httpd/socache.h"
 #include "keystore/registry.h"
 #include "src/session_cache.h"
+#include "tpm/key_agent.h"
 
 #include <apr_thread_proc.h>
 #include <mod_watchdog.h>
@@ -41,7 +41,8 @@ struct ModuleState {
     std::unique_ptr<TicketKey> ticket_master; // made when any server uses tickets
     Socache session_cache;                    // GnuTLSCache
     OcspState ocsp;
-    apr_proc_t key_agent{};                   // the TPM key agent process serving this generation
+    tpm::KeyAgent key_agent;                  // holds and signs with this generation's TPM keys
+    apr_proc_t key_agent_process{};           // the agent's process, for the MPM's other-child checks
 };
 
 // The state of the configuration that `pconf` holds, made on first use

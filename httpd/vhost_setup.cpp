@@ -65,7 +65,6 @@ KeyOptions key_options(const ServerConfig& sc)
     options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
     options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
     options.tpm_tcti = sc.state->tpm_tcti;
-    options.through_key_agent = true; // TPM keys: one process owns the TPM (docs/tpm.md)
     return options;
 }
 
@@ -347,8 +346,6 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     }
     ModuleState& state = module_state(base);
     state.tpm_tcti = global->tpm_tcti.value_or("");
-    // TPM keys opened below are collected for the key agent (key_agent.h).
-    tpm::KeyAgent::instance().reset();
     // One ticket master key per configuration load, shared by all children.
     for (server_rec* s = base; s; s = s->next)
         if (server_config(s)->is_enabled() && server_config(s)->session_tickets.value_or(false)) {

@@ -18,9 +18,6 @@ struct KeyOptions {
     Secret pin;     // key passphrase, token PIN or TPM key authorization
     Secret srk_pin; // TPM parent authorization
     std::string tpm_tcti; // how to reach the TPM (GnuTLSTPMTCTI); empty: tpm2-tss's search
-    // Sign in the key agent process rather than in this one (Apache's TPM
-    // keys: tpm/key_agent.h). Off for direct use (tests, tools).
-    bool through_key_agent = false;
 };
 
 class KeyBackend {

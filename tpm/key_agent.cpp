@@ -156,14 +156,6 @@ private:
 
 } // namespace
 
-KeyAgent& KeyAgent::instance()
-{
-    static KeyAgent agent;
-    return agent;
-}
-
-void KeyAgent::reset() { keys_.clear(); }
-
 std::size_t KeyAgent::add_key(const KeySpec& spec)
 {
     keys_.push_back(spec);

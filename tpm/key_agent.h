@@ -25,14 +25,15 @@ namespace mgs::tpm {
 // level: 0 error, 1 notice, 2 info.
 using AgentLog = std::function<void(int level, const std::string& message)>;
 
+// One per configuration generation (httpd/module_state.h); the TPM backend
+// of that generation adds its keys.
 class KeyAgent {
 public:
-    static KeyAgent& instance();
+    KeyAgent() = default;
+    KeyAgent(const KeyAgent&) = delete;
+    KeyAgent& operator=(const KeyAgent&) = delete;
 
-    // Parent, at each configuration load: forget the previous keys.
-    void reset();
-    // Parent: a validated key the agent will hold (a key opened with
-    // KeyOptions::through_key_agent); returns its index.
+    // Parent: a validated key the agent will hold; returns its index.
     std::size_t add_key(const KeySpec& spec);
     bool has_keys() const { return !keys_.empty(); }
 

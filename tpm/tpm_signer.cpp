@@ -53,14 +53,16 @@ public:
     PubKey public_key() const override { return public_key_from_der(public_der_, describe()); }
 
     // Called in the Apache parent once the key is accepted for serving.
-    void serve_through_agent(std::size_t index) { agent_index_ = index; }
+    void serve_through_agent(KeyAgent& agent, std::size_t index)
+    {
+        agent_ = &agent;
+        agent_index_ = index;
+    }
 
     Bytes sign(const SignRequest& req) override
     {
         try {
-            Bytes sig = agent_index_ != no_agent && KeyAgent::instance().active()
-                            ? KeyAgent::instance().sign(agent_index_, req)
-                            : sign_here(req);
+            Bytes sig = agent_ && agent_->active() ? agent_->sign(agent_index_, req) : sign_here(req);
             healthy_ = true;
             return sig;
         } catch (...) {
@@ -91,14 +93,13 @@ private:
         throw Error(spec_.reference + ": unreachable");
     }
 
-    static constexpr std::size_t no_agent = static_cast<std::size_t>(-1);
-
     KeySpec spec_;
     gnutls_pk_algorithm_t pk_ = GNUTLS_PK_UNKNOWN;
     unsigned bits_ = 0;
     std::vector<gnutls_sign_algorithm_t> schemes_;
     Bytes public_der_;
-    std::size_t agent_index_ = no_agent;
+    KeyAgent* agent_ = nullptr; // the agent that holds this key, if any
+    std::size_t agent_index_ = 0;
     std::atomic<bool> healthy_{true};
 
     std::mutex mutex_;
@@ -141,8 +142,8 @@ std::shared_ptr<Signer> TpmKeyBackend::open(std::string_view reference, const Ke
     } catch (const Error& e) {
         throw Error("TPM 2.0 key " + spec.reference + ": " + e.what());
     }
-    if (options.through_key_agent)
-        signer->serve_through_agent(KeyAgent::instance().add_key(spec));
+    if (agent_)
+        signer->serve_through_agent(*agent_, agent_->add_key(spec));
     return signer;
 }
 

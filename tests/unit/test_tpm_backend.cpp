@@ -125,13 +125,12 @@ protected:
 
     static std::string path(const char* name) { return (dir_ / name).string(); }
 
-    static std::shared_ptr<Signer> open(const std::string& ref, const char* pin = "", bool through_agent = false)
+    static std::shared_ptr<Signer> open(const std::string& ref, const char* pin = "", tpm::KeyAgent* agent = nullptr)
     {
         KeyOptions o;
         o.pin = Secret(pin);
         o.tpm_tcti = tpm_->tcti();
-        o.through_key_agent = through_agent;
-        return tpm::TpmKeyBackend().open(ref, o);
+        return tpm::TpmKeyBackend(agent).open(ref, o);
     }
 
     static std::string open_error(const std::string& ref, const char* pin = "", std::string tcti = "")
@@ -254,10 +253,9 @@ TEST_F(TpmKeys, KeyFileFieldsAreRead)
 
 TEST_F(TpmKeys, SignsThroughTheKeyAgentProcess)
 {
-    auto& agent = tpm::KeyAgent::instance();
-    agent.reset();
-    auto ec = open(path("ec256.pem"), "", true);
-    auto rsa = open(path("rsa2048.pem"), "", true);
+    tpm::KeyAgent agent;
+    auto ec = open(path("ec256.pem"), "", &agent);
+    auto rsa = open(path("rsa2048.pem"), "", &agent);
     ASSERT_TRUE(agent.has_keys());
     pid_t pid = agent.spawn([](int, const std::string&) {});
     ASSERT_GT(pid, 0);
