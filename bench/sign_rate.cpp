@@ -46,11 +46,12 @@ int main(int argc, char** argv)
     }
     try {
         mgs::KeyRegistry registry;
-        registry.add(std::make_unique<mgs::pkcs11::Pkcs11KeyBackend>());
+        mgs::pkcs11::ProviderSet providers;
+        registry.add(std::make_unique<mgs::pkcs11::Pkcs11KeyBackend>(providers));
         registry.add(std::make_unique<mgs::tpm::TpmKeyBackend>());
         registry.add(std::make_unique<mgs::FileKeyBackend>());
         if (mgs::pkcs11::is_pkcs11_url(key))
-            mgs::pkcs11::load_providers(modules);
+            providers.load(modules);
         auto signer = registry.open(key, options);
         const auto scheme = signer->schemes().front();
         std::vector<std::uint8_t> digest(32, 0x17);

@@ -11,7 +11,7 @@
 #include "httpd/ssl_vars.h"
 #include "httpd/status_page.h"
 #include "httpd/vhost_setup.h"
-#include "pkcs11/providers.h"
+#include "httpd/module_state.h"
 
 namespace mgs::httpd {
 namespace {
@@ -23,13 +23,13 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
 }
 
 // Runs after every module's post_config, just before Apache forks.
-int close_key_modules(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec*)
+int close_key_modules(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
 {
-    pkcs11::close_providers_before_fork();
+    module_state(base).pkcs11_modules.close_before_fork();
     return OK;
 }
 
-void open_key_modules(apr_pool_t*, server_rec*) { pkcs11::open_providers_in_child(); }
+void open_key_modules(apr_pool_t*, server_rec* s) { module_state(s).pkcs11_modules.open_in_child(); }
 
 void register_hooks(apr_pool_t*)
 {

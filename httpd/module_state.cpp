@@ -16,7 +16,7 @@ ModuleState* make_state(apr_pool_t* pconf)
     auto* state = new ModuleState();
     state->pconf = pconf;
     // Hardware backends claim their reference forms first; files take the rest.
-    state->keys.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
+    state->keys.add(std::make_unique<pkcs11::Pkcs11KeyBackend>(state->pkcs11_modules));
     state->keys.add(std::make_unique<tpm::TpmKeyBackend>(&state->key_agent));
     state->keys.add(std::make_unique<FileKeyBackend>());
     return state;

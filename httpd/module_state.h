@@ -4,13 +4,12 @@
 // pool and so builds a new state; the old one goes with its pool. Every
 // server config points at it. Children inherit it with the parent's memory.
 //
-// What is not here is process-wide by nature: GnuTLS's PKCS#11 module set
-// (pkcs11/providers.h; GnuTLS loads modules for the whole process).
 #pragma once
 
 #include "httpd/apache.h"
 #include "httpd/socache.h"
 #include "keystore/registry.h"
+#include "pkcs11/providers.h"
 #include "src/session_cache.h"
 #include "tpm/key_agent.h"
 
@@ -36,6 +35,7 @@ struct OcspState {
 
 struct ModuleState {
     apr_pool_t* pconf = nullptr;
+    pkcs11::ProviderSet pkcs11_modules;       // GnuTLSPKCS11Module and the URLs' module-path
     KeyRegistry keys;                         // every key backend, file last
     std::string tpm_tcti;                     // GnuTLSTPMTCTI, for TPM keys' open options
     std::unique_ptr<TicketKey> ticket_master; // made when any server uses tickets

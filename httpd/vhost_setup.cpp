@@ -333,18 +333,18 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
 
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
 {
+    ModuleState& state = module_state(base);
     const ServerConfig* global = server_config(base);
     if (!global->pkcs11_modules.empty() || uses_pkcs11(base)) {
         try {
-            pkcs11::load_providers(with_url_modules(base, global->pkcs11_modules));
+            state.pkcs11_modules.load(with_url_modules(base, global->pkcs11_modules));
         } catch (const Error& e) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: " MGSLOGNO(01001) "GnuTLSPKCS11Module: %s", e.what());
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     } else {
-        pkcs11::unload_providers();
+        state.pkcs11_modules.unload();
     }
-    ModuleState& state = module_state(base);
     state.tpm_tcti = global->tpm_tcti.value_or("");
     // One ticket master key per configuration load, shared by all children.
     for (server_rec* s = base; s; s = s->next)

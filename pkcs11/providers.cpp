@@ -4,23 +4,25 @@
 
 #include <gnutls/pkcs11.h>
 
-#include <atomic>
 #include <chrono>
-#include <mutex>
 
 namespace mgs::pkcs11 {
 
 namespace {
 
-std::vector<std::string> configured_modules;
-bool configured = false; // load_providers() ran for this configuration
-std::atomic<unsigned> generation{0};
-std::atomic<std::int64_t> last_reload_ms{0};
+std::int64_t now_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
-void init_locked(const std::vector<std::string>& modules)
+} // namespace
+
+void ProviderSet::init_locked(const std::vector<std::string>& modules)
 {
     gnutls_pkcs11_deinit();
-    generation.fetch_add(1);
+    generation_.fetch_add(1);
     if (modules.empty()) {
         if (int rc = gnutls_pkcs11_init(GNUTLS_PKCS11_FLAG_AUTO, nullptr); rc < 0)
             throw_gnutls("cannot load p11-kit's configured PKCS#11 modules", rc);
@@ -33,78 +35,60 @@ void init_locked(const std::vector<std::string>& modules)
             throw_gnutls("cannot load PKCS#11 module " + m, rc);
 }
 
-std::int64_t now_ms()
+void ProviderSet::load(const std::vector<std::string>& modules)
 {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-} // namespace
-
-std::shared_mutex& provider_lock()
-{
-    static std::shared_mutex lock;
-    return lock;
-}
-
-unsigned provider_generation() { return generation.load(); }
-
-void load_providers(const std::vector<std::string>& modules)
-{
-    std::unique_lock lock(provider_lock());
-    configured_modules = modules;
-    configured = true;
+    std::unique_lock lock(lock_);
+    modules_ = modules;
+    configured_ = true;
     init_locked(modules);
 }
 
-void unload_providers()
+void ProviderSet::unload()
 {
-    std::unique_lock lock(provider_lock());
-    if (configured)
+    std::unique_lock lock(lock_);
+    if (configured_)
         gnutls_pkcs11_deinit();
-    configured = false;
-    configured_modules.clear();
-    generation.fetch_add(1);
+    configured_ = false;
+    modules_.clear();
+    generation_.fetch_add(1);
 }
 
-void close_providers_before_fork()
+void ProviderSet::close_before_fork()
 {
-    std::unique_lock lock(provider_lock());
-    if (!configured)
+    std::unique_lock lock(lock_);
+    if (!configured_)
         return;
     gnutls_pkcs11_deinit();
-    generation.fetch_add(1);
+    generation_.fetch_add(1);
 }
 
-void open_providers_in_child()
+void ProviderSet::open_in_child()
 {
-    std::unique_lock lock(provider_lock());
-    if (!configured)
+    std::unique_lock lock(lock_);
+    if (!configured_)
         return;
     try {
-        init_locked(configured_modules);
+        init_locked(modules_);
     } catch (const Error&) {
         // The parent loaded these modules a moment ago; if one fails now,
         // signing reports the outage and retries like any other.
     }
 }
 
-void reload_providers_after_failure(unsigned seen_generation)
+void ProviderSet::reload_after_failure(unsigned seen_generation)
 {
     // One reload at a time; a thread that failed while another reloaded
     // waits for it and then retries on the fresh modules.
-    static std::mutex reloading;
-    std::lock_guard one_at_a_time(reloading);
-    if (generation.load() != seen_generation)
+    std::lock_guard one_at_a_time(reloading_);
+    if (generation_.load() != seen_generation)
         return;
     std::int64_t now = now_ms();
-    if (now - last_reload_ms.load() < 1000)
+    if (now - last_reload_ms_.load() < 1000)
         return; // reloaded a moment ago: the device is still away
-    last_reload_ms = now;
-    std::unique_lock lock(provider_lock());
+    last_reload_ms_ = now;
+    std::unique_lock lock(lock_);
     try {
-        init_locked(configured_modules);
+        init_locked(modules_);
     } catch (const Error&) {
         // The device is still away; the next failure after a second retries.
     }

@@ -8,33 +8,54 @@
 // new generation and reopens its sessions.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
 namespace mgs::pkcs11 {
 
-// Throws mgs::Error naming the module file and GnuTLS's reason. Safe to call
-// again on every configuration reload: the previous set is unloaded first.
-void load_providers(const std::vector<std::string>& modules);
+// One configuration's PKCS#11 module set. GnuTLS keeps its modules for the
+// whole process, so only one set is in use at a time: the current
+// configuration's (httpd/module_state.h), whose keys hold a reference to it.
+class ProviderSet {
+public:
+    ProviderSet() = default;
+    ProviderSet(const ProviderSet&) = delete;
+    ProviderSet& operator=(const ProviderSet&) = delete;
 
-// A configuration without PKCS#11 keys or modules.
-void unload_providers();
+    // Throws mgs::Error naming the module file and GnuTLS's reason. Unloads
+    // whatever GnuTLS had loaded before.
+    void load(const std::vector<std::string>& modules);
+    // A configuration without PKCS#11 keys or modules.
+    void unload();
 
-// Apache's parent loads the modules to check every key at startup, then
-// closes them before forking: module state (sessions, a network HSM's
-// connection) never crosses a fork. Each child opens them anew.
-void close_providers_before_fork();
-void open_providers_in_child();
+    // Apache's parent loads the modules to check every key at startup, then
+    // closes them before forking: module state (sessions, a network HSM's
+    // connection) never crosses a fork. Each child opens them anew.
+    void close_before_fork();
+    void open_in_child();
 
-// Held shared while using any PKCS#11 object; reload takes it exclusively.
-std::shared_mutex& provider_lock();
-// Changes whenever the modules were reloaded in this process.
-unsigned provider_generation();
-// After a device failure seen while the modules were at seen_generation:
-// reload them unless another thread already did (then just return) or a
-// reload was tried in the last second. Must be called without
-// provider_lock held.
-void reload_providers_after_failure(unsigned seen_generation);
+    // Held shared while using any PKCS#11 object; reload takes it exclusively.
+    std::shared_mutex& lock() { return lock_; }
+    // Changes whenever the modules were reloaded in this process.
+    unsigned generation() const { return generation_.load(); }
+    // After a device failure seen while the modules were at seen_generation:
+    // reload them unless another thread already did (then just return) or a
+    // reload was tried in the last second. Must be called without lock() held.
+    void reload_after_failure(unsigned seen_generation);
+
+private:
+    void init_locked(const std::vector<std::string>& modules);
+
+    std::vector<std::string> modules_;
+    bool configured_ = false; // load() ran for this configuration
+    std::atomic<unsigned> generation_{0};
+    std::atomic<std::int64_t> last_reload_ms_{0};
+    std::shared_mutex lock_;
+    std::mutex reloading_; // one reload at a time
+};
 
 } // namespace mgs::pkcs11

@@ -95,7 +95,8 @@ bool is_device_failure(int rc)
 
 class TokenSigner final : public Signer {
 public:
-    TokenSigner(std::string url, Secret pin) : url_(std::move(url)), pin_(std::move(pin)), pid_(::getpid())
+    TokenSigner(ProviderSet& providers, std::string url, Secret pin)
+        : providers_(providers), url_(std::move(url)), pin_(std::move(pin)), pid_(::getpid())
     {
         PrivKey key = open_key();
         PubKey pub = new_pubkey();
@@ -143,8 +144,8 @@ public:
         for (int attempt = 0; attempt < 2; ++attempt) {
             unsigned generation = 0;
             {
-                std::shared_lock modules(provider_lock());
-                generation = provider_generation();
+                std::shared_lock modules(providers_.lock());
+                generation = providers_.generation();
                 try {
                     Bytes sig = sign_with_pool(req);
                     healthy_ = true;
@@ -157,15 +158,15 @@ public:
             // before it answers again (a restarted network HSM, a re-inserted
             // token). Reloads are rate-limited, so an outage stays cheap.
             healthy_ = false;
-            reload_providers_after_failure(generation);
-            if (provider_generation() == generation)
+            providers_.reload_after_failure(generation);
+            if (providers_.generation() == generation)
                 break;
         }
         throw Error(failure);
     }
 
 private:
-    // Caller holds provider_lock() shared.
+    // Caller holds providers_.lock() shared.
     Bytes sign_with_pool(const SignRequest& req)
     {
         PrivKey key = acquire();
@@ -234,7 +235,7 @@ private:
     PrivKey acquire()
     {
         std::unique_lock lock(mutex_);
-        if (pid_ != ::getpid() || generation_ != provider_generation()) {
+        if (pid_ != ::getpid() || generation_ != providers_.generation()) {
             // Forked, or the modules were reloaded: these sessions belong to
             // another process or to finalized modules, not ours to close.
             for (auto& k : idle_)
@@ -242,7 +243,7 @@ private:
             idle_.clear();
             open_ = 0;
             pid_ = ::getpid();
-            generation_ = provider_generation();
+            generation_ = providers_.generation();
         }
         cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_sessions_per_key; });
         if (!idle_.empty()) {
@@ -278,6 +279,7 @@ private:
         cv_.notify_one();
     }
 
+    ProviderSet& providers_;
     std::string url_;
     Secret pin_;
     Bytes public_der_;
@@ -291,7 +293,7 @@ private:
     std::vector<PrivKey> idle_;
     unsigned open_ = 0;
     pid_t pid_;
-    unsigned generation_ = provider_generation();
+    unsigned generation_ = providers_.generation();
     std::atomic<bool> healthy_{true};
 };
 
@@ -315,7 +317,7 @@ std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const
             throw Error(redact_url(reference) + ": pin-source: " + e.what());
         }
     }
-    return std::make_shared<TokenSigner>(std::string(reference), std::move(pin));
+    return std::make_shared<TokenSigner>(providers_, std::string(reference), std::move(pin));
 }
 
 } // namespace mgs::pkcs11

@@ -8,11 +8,18 @@
 
 namespace mgs::pkcs11 {
 
+class ProviderSet;
+
 class Pkcs11KeyBackend final : public KeyBackend {
 public:
+    // Keys opened here use (and reload, after a device failure) `providers`.
+    explicit Pkcs11KeyBackend(ProviderSet& providers) : providers_(providers) {}
     std::string_view name() const override { return "pkcs11"; }
     bool claims_uri(std::string_view reference) const override;
     std::shared_ptr<Signer> open(std::string_view reference, const KeyOptions& options) const override;
+
+private:
+    ProviderSet& providers_;
 };
 
 } // namespace mgs::pkcs11

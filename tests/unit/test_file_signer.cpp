@@ -3,6 +3,7 @@
 #include "keystore/error.h"
 #include "keystore/file_signer.h"
 #include "keystore/registry.h"
+#include "pkcs11/providers.h"
 #include "pkcs11/token_signer.h"
 #include "tpm/tpm_signer.h"
 #include "src/certificate_chain.h"
@@ -96,7 +97,8 @@ TEST(FileBackend, TpmKeysAreNamedNotMisread)
     }
     // Each backend claims its own forms; the file backend, last, the rest.
     KeyRegistry registry;
-    registry.add(std::make_unique<pkcs11::Pkcs11KeyBackend>());
+    pkcs11::ProviderSet providers;
+    registry.add(std::make_unique<pkcs11::Pkcs11KeyBackend>(providers));
     registry.add(std::make_unique<tpm::TpmKeyBackend>());
     registry.add(std::make_unique<FileKeyBackend>());
     EXPECT_EQ(registry.backend_for("handle:0x81000001")->name(), "tpm2");

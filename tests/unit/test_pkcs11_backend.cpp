@@ -40,7 +40,7 @@ protected:
         run(p11 + "--generate-privkey ecdsa --curve secp256r1 --label ec256 'pkcs11:token=unit'");
         run(p11 + "--generate-privkey ecdsa --curve secp384r1 --label ec384 'pkcs11:token=unit'");
         run(p11 + "--generate-privkey rsa --bits 2048 --label rsa2048 'pkcs11:token=unit'");
-        pkcs11::load_providers({softhsm_module});
+        providers_.load({softhsm_module});
     }
     static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
 
@@ -48,7 +48,7 @@ protected:
     {
         KeyOptions o;
         o.pin = Secret(pin);
-        return pkcs11::Pkcs11KeyBackend().open("pkcs11:token=unit;object=" + object + ";type=private", o);
+        return pkcs11::Pkcs11KeyBackend(providers_).open("pkcs11:token=unit;object=" + object + ";type=private", o);
     }
 
     static void expect_signs_everything(Signer& s)
@@ -66,6 +66,7 @@ protected:
     }
 
     static inline std::filesystem::path dir_;
+    static inline pkcs11::ProviderSet providers_;
 };
 
 TEST_F(SoftHsmToken, EveryKeySignsEverySchemeItDeclares)
