@@ -46,10 +46,17 @@ using Flag = std::optional<bool> ServerConfig::*;
 using Text = std::optional<std::string> ServerConfig::*;
 using Seconds = std::optional<int> ServerConfig::*;
 
+// On or Off, with the value and the virtual host in the error (Apache's
+// FLAG handling would name neither).
 template <Flag Member>
-const char* set_flag(cmd_parms* cmd, void*, int on)
+const char* set_flag(cmd_parms* cmd, void*, const char* arg)
 {
-    config_of(cmd)->*Member = on != 0;
+    if (!strcasecmp(arg, "on"))
+        config_of(cmd)->*Member = true;
+    else if (!strcasecmp(arg, "off"))
+        config_of(cmd)->*Member = false;
+    else
+        return fail(cmd, std::string("must be On or Off, not '") + arg + "'");
     return nullptr;
 }
 
@@ -238,8 +245,8 @@ const char* set_tpm_tcti(cmd_parms* cmd, void*, const char* arg)
 } // namespace
 
 const command_rec directives[] = {
-    AP_INIT_FLAG("GnuTLSEnable", set_flag<&ServerConfig::enabled>, nullptr, RSRC_CONF,
-                 "Whether this server speaks TLS: On or Off"),
+    AP_INIT_TAKE1("GnuTLSEnable", set_flag<&ServerConfig::enabled>, nullptr, RSRC_CONF,
+                  "Whether this server speaks TLS: On or Off"),
     AP_INIT_TAKE1("GnuTLSCertificateFile", set_key_reference<&ServerConfig::cert_file>, nullptr, RSRC_CONF,
                   "PEM certificate chain (end entity first) of this server, or a pkcs11: URL"),
     AP_INIT_TAKE1("GnuTLSX509CertificateFile", set_key_reference<&ServerConfig::cert_file>, nullptr, RSRC_CONF,
@@ -270,8 +277,8 @@ const command_rec directives[] = {
                   "memcache:host:port, redis:host:port) or none"),
     AP_INIT_TAKE1("GnuTLSCacheTimeout", set_seconds<&ServerConfig::cache_timeout>, nullptr, RSRC_CONF,
                   "Seconds a TLS session (or ticket) stays resumable (default 300)"),
-    AP_INIT_FLAG("GnuTLSSessionTickets", set_flag<&ServerConfig::session_tickets>, nullptr, RSRC_CONF,
-                 "Resume sessions with encrypted tickets (TLS 1.2 and 1.3): On or Off"),
+    AP_INIT_TAKE1("GnuTLSSessionTickets", set_flag<&ServerConfig::session_tickets>, nullptr, RSRC_CONF,
+                  "Resume sessions with encrypted tickets (TLS 1.2 and 1.3): On or Off"),
     AP_INIT_TAKE1("GnuTLSClientVerify", set_client_verify, nullptr, RSRC_CONF | OR_AUTHCFG,
                   "Client certificates: ignore, request or require"),
     AP_INIT_TAKE1("GnuTLSClientCAFile", set_path<&ServerConfig::client_ca_file>, nullptr, RSRC_CONF,
@@ -284,23 +291,23 @@ const command_rec directives[] = {
                   "SRP password file (srptool --passwd)"),
     AP_INIT_TAKE1("GnuTLSSRPPasswdConfFile", set_path<&ServerConfig::srp_conf_file>, nullptr, RSRC_CONF,
                   "SRP parameters file (srptool --create-conf)"),
-    AP_INIT_FLAG("GnuTLSOCSPStapling", set_flag<&ServerConfig::ocsp_stapling>, nullptr, RSRC_CONF,
-                 "Staple OCSP responses: On or Off"),
+    AP_INIT_TAKE1("GnuTLSOCSPStapling", set_flag<&ServerConfig::ocsp_stapling>, nullptr, RSRC_CONF,
+                  "Staple OCSP responses: On or Off"),
     AP_INIT_ITERATE("GnuTLSOCSPResponseFile", add_ocsp_response_file, nullptr, RSRC_CONF,
                     "DER OCSP responses to staple, for the server certificate first, then its issuers"),
     AP_INIT_TAKE1("GnuTLSOCSPCache", set_ocsp_cache, nullptr, RSRC_CONF, "OCSP response cache (socache)"),
-    AP_INIT_FLAG("GnuTLSOCSPAutoRefresh", set_flag<&ServerConfig::ocsp_auto_refresh>, nullptr, RSRC_CONF,
-                 "Refresh OCSP responses: On/Off"),
-    AP_INIT_FLAG("GnuTLSOCSPCheckNonce", set_flag<&ServerConfig::ocsp_check_nonce>, nullptr, RSRC_CONF,
-                 "Nonces in OCSP requests: On/Off"),
+    AP_INIT_TAKE1("GnuTLSOCSPAutoRefresh", set_flag<&ServerConfig::ocsp_auto_refresh>, nullptr, RSRC_CONF,
+                  "Refresh OCSP responses: On/Off"),
+    AP_INIT_TAKE1("GnuTLSOCSPCheckNonce", set_flag<&ServerConfig::ocsp_check_nonce>, nullptr, RSRC_CONF,
+                  "Nonces in OCSP requests: On/Off"),
     AP_INIT_TAKE1("GnuTLSOCSPCacheTimeout", set_seconds<&ServerConfig::ocsp_cache_timeout>, nullptr, RSRC_CONF,
                   "Seconds"),
     AP_INIT_TAKE1("GnuTLSOCSPFailureTimeout", set_seconds<&ServerConfig::ocsp_failure_timeout>, nullptr, RSRC_CONF,
                   "Seconds"),
     AP_INIT_TAKE1("GnuTLSOCSPFuzzTime", set_seconds<&ServerConfig::ocsp_fuzz_time>, nullptr, RSRC_CONF, "Seconds"),
     AP_INIT_TAKE1("GnuTLSOCSPSocketTimeout", set_socket_timeout, nullptr, RSRC_CONF, "Seconds (at least 1)"),
-    AP_INIT_FLAG("GnuTLSProxyEngine", set_flag<&ServerConfig::proxy_enabled>, nullptr, RSRC_CONF,
-                 "TLS towards https:// back ends of mod_proxy: On or Off"),
+    AP_INIT_TAKE1("GnuTLSProxyEngine", set_flag<&ServerConfig::proxy_enabled>, nullptr, RSRC_CONF,
+                  "TLS towards https:// back ends of mod_proxy: On or Off"),
     AP_INIT_TAKE1("GnuTLSProxyCAFile", set_path<&ServerConfig::proxy_ca_file>, nullptr, RSRC_CONF,
                   "PEM CAs that back-end certificates must chain to"),
     AP_INIT_TAKE1("GnuTLSProxyCRLFile", set_path<&ServerConfig::proxy_crl_file>, nullptr, RSRC_CONF,

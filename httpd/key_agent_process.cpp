@@ -39,6 +39,7 @@ void agent_maintenance(int reason, void* data, int status)
         return; // restart and unregister: the pconf cleanup stops it
     auto& state = *static_cast<ModuleState*>(data);
     apr_proc_other_child_unregister(data);
+    state.key_agent.process_ended();
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
                  "mod_gnutls: " MGSLOGNO(01602) "TPM key agent (pid %d) ended (status %d); starting a new one",
                  static_cast<int>(state.key_agent_process.pid), status);

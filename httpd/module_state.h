@@ -26,7 +26,7 @@ struct OcspStapler;
 
 // OCSP stapling by fetching (ocsp_stapling.cpp).
 struct OcspState {
-    Socache cache;                        // GnuTLSOCSPCache
+    Socache cache{"GnuTLSOCSPCache"};
     apr_global_mutex_t* fetch_mutex = nullptr; // one fetch at a time
     std::vector<std::shared_ptr<OcspStapler>> staplers;
     ap_watchdog_t* watchdog = nullptr; // refreshing responses in the background
@@ -39,7 +39,7 @@ struct ModuleState {
     KeyRegistry keys;                         // every key backend, file last
     std::string tpm_tcti;                     // GnuTLSTPMTCTI, for TPM keys' open options
     std::unique_ptr<TicketKey> ticket_master; // made when any server uses tickets
-    Socache session_cache;                    // GnuTLSCache
+    Socache session_cache{"GnuTLSCache"};
     OcspState ocsp;
     tpm::KeyAgent key_agent;                  // holds and signs with this generation's TPM keys
     apr_proc_t key_agent_process{};           // the agent's process, for the MPM's other-child checks

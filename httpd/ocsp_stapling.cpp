@@ -160,14 +160,17 @@ apr_status_t refresh_in_background(int wd_state, void* data, apr_pool_t*)
     auto* st = static_cast<OcspStapler*>(data);
     if (wd_state == AP_WATCHDOG_STATE_STOPPING)
         return APR_SUCCESS;
-    std::int64_t lifetime;
-    {
-        GlobalLock one_fetch(state_of(*st).fetch_mutex);
-        lifetime = fetch(*st);
+    try { // a C callback: nothing may escape
+        std::int64_t lifetime;
+        {
+            GlobalLock one_fetch(state_of(*st).fetch_mutex);
+            lifetime = fetch(*st);
+        }
+        OcspState& state = state_of(*st);
+        if (state.set_interval)
+            state.set_interval(state.watchdog, next_refresh(*st, lifetime), st, refresh_in_background);
+    } catch (...) {
     }
-    OcspState& state = state_of(*st);
-    if (state.set_interval)
-        state.set_interval(state.watchdog, next_refresh(*st, lifetime), st, refresh_in_background);
     return APR_SUCCESS;
 }
 

@@ -29,7 +29,7 @@ const char* set_cache(cmd_parms* cmd, void*, const char* arg)
     if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY))
         return err;
     Socache& cache = module_state(cmd->server).session_cache;
-    cache = Socache{};
+    cache.reset();
     std::string spec(arg);
     if (spec == "none")
         return nullptr;

@@ -39,9 +39,17 @@ private:
 
 } // namespace
 
+void Socache::reset()
+{
+    provider_ = nullptr;
+    instance_ = nullptr;
+    mutex_ = nullptr;
+    ready_ = false;
+}
+
 const char* Socache::create(const std::string& spec, apr_pool_t* ptemp, apr_pool_t* pconf)
 {
-    *this = Socache{};
+    reset();
     std::string name = spec.substr(0, spec.find(':'));
     const char* params = spec.find(':') == std::string::npos ? nullptr : apr_pstrdup(pconf, spec.c_str() + name.size() + 1);
     auto* provider = static_cast<const ap_socache_provider_t*>(
@@ -67,13 +75,14 @@ apr_status_t Socache::init(const char* name, const ap_socache_hints& hints, cons
     if (provider_->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
         if (apr_status_t rv = ap_global_mutex_create(&mutex_, nullptr, mutex_type, nullptr, base, pconf, 0);
             rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01201) "cannot create the %s mutex", mutex_type);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01201) "%s: cannot create the %s mutex",
+                         directive_, mutex_type);
             return rv;
         }
     ap_socache_hints h = hints;
     if (apr_status_t rv = provider_->init(instance_, name, &h, base, pconf); rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01202) "cannot initialise the %s cache %s",
-                     provider_->name, name);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01202) "%s: cannot initialise the %s cache %s",
+                     directive_, provider_->name, name);
         return rv;
     }
     struct Cleanup {
@@ -88,7 +97,7 @@ apr_status_t Socache::init(const char* name, const ap_socache_hints& hints, cons
             auto* c = static_cast<Cleanup*>(data);
             if (c->cache->provider_ && c->cache->instance_)
                 c->cache->provider_->destroy(c->cache->instance_, c->s);
-            *c->cache = Socache{};
+            c->cache->reset();
             return APR_SUCCESS;
         },
         apr_pool_cleanup_null);
@@ -101,8 +110,8 @@ void Socache::child_init(apr_pool_t* p, server_rec* s)
     if (mutex_)
         if (apr_status_t rv = apr_global_mutex_child_init(&mutex_, apr_global_mutex_lockfile(mutex_), p);
             rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: " MGSLOGNO(01203) "cannot attach to the %s cache's mutex",
-                         provider_name());
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: " MGSLOGNO(01203) "%s: cannot attach to the cache's mutex",
+                         directive_);
 }
 
 void Socache::store(server_rec* s, std::span<const std::uint8_t> key, apr_time_t expiry,

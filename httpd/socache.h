@@ -18,9 +18,17 @@ namespace mgs::httpd {
 
 class Socache {
 public:
+    // `directive` names the cache in log lines (GnuTLSCache, GnuTLSOCSPCache).
+    explicit Socache(const char* directive) : directive_(directive) {}
+    // Its init registers a pool cleanup that points at it.
+    Socache(const Socache&) = delete;
+    Socache& operator=(const Socache&) = delete;
+
     // "provider[:parameters]" (mod_gnutls spelled memcached "memcache", as
     // the provider does). Returns an error message, or nullptr.
     const char* create(const std::string& spec, apr_pool_t* ptemp, apr_pool_t* pconf);
+    // Back to no cache (GnuTLSCache none), before init.
+    void reset();
     // After create: initialises the instance (destroyed with pconf) and,
     // for a provider that is not MP-safe, creates the `mutex_type` mutex
     // (registered in pre_config). Logs and returns the failure.
@@ -43,6 +51,7 @@ public:
     void status(request_rec* r, int flags);
 
 private:
+    const char* directive_;
     const ap_socache_provider_t* provider_ = nullptr;
     ap_socache_instance_t* instance_ = nullptr;
     apr_global_mutex_t* mutex_ = nullptr;

@@ -349,7 +349,13 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     // One ticket master key per configuration load, shared by all children.
     for (server_rec* s = base; s; s = s->next)
         if (server_config(s)->is_enabled() && server_config(s)->session_tickets.value_or(false)) {
-            state.ticket_master = std::make_unique<TicketKey>();
+            try {
+                state.ticket_master = std::make_unique<TicketKey>();
+            } catch (const Error& e) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: " MGSLOGNO(01005) "GnuTLSSessionTickets: %s",
+                             e.what());
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
             break;
         }
     bool ok = true;

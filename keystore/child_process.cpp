@@ -31,6 +31,7 @@ ChildOutput run_child(const std::string& what, const std::function<void(int fd)>
     }
     write_end.reset();
     ChildOutput out;
+    out.output.reserve(max); // no reallocation leaves copies of a secret behind
     std::uint8_t buf[4096];
     for (;;) {
         ssize_t n = ::read(read_end.get(), buf, sizeof buf);

@@ -42,6 +42,8 @@ public:
     pid_t spawn(const AgentLog& log);
     // Parent: stop the agent process and close the socket.
     void stop();
+    // Parent: the agent process ended (reaped by the MPM): forget its pid.
+    void process_ended() { pid_ = -1; }
     // Children: close the parent's copy of the listening socket.
     void close_listener_in_child();
 
