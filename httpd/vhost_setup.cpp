@@ -92,12 +92,14 @@ std::unique_ptr<ServerCredentials> build_x509(const ServerConfig& sc)
         throw SetupError{"GnuTLSKeyFile", e.what()};
     }
 
+    // The chain's source is the file, or the token URL with any PIN removed.
+    const std::string cert_source = chain->source();
     std::unique_ptr<ServerCredentials> credentials;
     try {
         credentials = std::make_unique<ServerCredentials>(std::move(*chain), signer);
     } catch (const KeyMismatchError& e) {
         throw SetupError{"GnuTLSKeyFile", "the private key " + signer->describe() +
-                                              " does not match the certificate in " + *sc.cert_file +
+                                              " does not match the certificate in " + cert_source +
                                               " (subject " + e.certificate_subject() + ")"};
     } catch (const Error& e) {
         throw SetupError{"GnuTLSKeyFile", e.what()};

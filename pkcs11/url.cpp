@@ -17,8 +17,11 @@ std::string redact_url(std::string_view url)
         std::string_view attr = part;
         if (!attr.empty() && (attr[0] == ';' || attr[0] == '?' || attr[0] == '&'))
             attr.remove_prefix(1);
+        else if (attr.starts_with("pkcs11:"))
+            attr.remove_prefix(7); // the first attribute follows the scheme
+        std::size_t name_end = part.size() - attr.size();
         if (attr.starts_with("pin-value=") || attr.starts_with("pin-source=")) {
-            out += part.substr(0, part.find('=') + 1);
+            out += part.substr(0, name_end + attr.find('=') + 1);
             out += "***";
         } else {
             out += part;

@@ -161,6 +161,10 @@ TEST(Pkcs11Url, RedactsPins)
     EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a?pin-source=file:/x&module-name=softhsm2"),
               "pkcs11:token=a?pin-source=***&module-name=softhsm2");
     EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a"), "pkcs11:token=a");
+    // The first attribute follows the scheme, not a separator.
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-value=1234;token=a"), "pkcs11:pin-value=***;token=a");
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-value=1234"), "pkcs11:pin-value=***");
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-source=file:/run/pin?module-name=x"), "pkcs11:pin-source=***?module-name=x");
 }
 
 } // namespace
