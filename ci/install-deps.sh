@@ -9,7 +9,7 @@ packages=(
   # run
   apache2 softhsm2 p11-kit libtss2-tcti-device0 libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0
   # tests and demo: real clients and tools
-  gnutls-bin curl openssl python3 python3-pytest nghttp2-client memcached redis-server
+  gnutls-bin curl openssl python3 python3-pytest nghttp2-client memcached redis-server testssl.sh
   swtpm tpm2-tools tpm2-openssl tpm2-abrmd dbus-daemon dbus-bin
 )
 

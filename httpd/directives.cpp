@@ -256,7 +256,7 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("GnuTLSX509KeyFile", set_key_reference<&ServerConfig::key_file>, nullptr, RSRC_CONF,
                   "Old name of GnuTLSKeyFile"),
     AP_INIT_TAKE1("GnuTLSPriorities", set_priority_string<&ServerConfig::priorities>, nullptr, RSRC_CONF,
-                  "GnuTLS priority string (default NORMAL:-RSA:-VERS-TLS1.0:-VERS-TLS1.1)"),
+                  "GnuTLS priority string (default: TLS 1.2/1.3, AEAD suites, server order; docs/directives.md)"),
     AP_INIT_TAKE1("GnuTLSDHFile", set_path<&ServerConfig::dh_file>, nullptr, RSRC_CONF,
                   "PKCS #3 PEM file with Diffie-Hellman parameters for DHE (default: GnuTLS's groups)"),
     AP_INIT_TAKE1("GnuTLSPIN", set_secret<pin_directives>, nullptr, RSRC_CONF,

@@ -194,7 +194,7 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
     } catch (const Error& e) {
         throw SetupError{"GnuTLSProxyCRLFile", e.what()};
     }
-    std::string priorities = sc.proxy_priorities.value_or(sc.priorities.value_or(default_priorities));
+    std::string priorities = sc.proxy_priorities.value_or(sc.priorities.value_or(default_proxy_priorities));
     try {
         proxy->priority = compile_priorities(priorities);
     } catch (const Error& e) {
@@ -295,7 +295,7 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
     if (tls->credentials)
         set_up_stapling(s, sc, *tls->credentials);
 
-    std::string priorities = sc.priorities.value_or(default_priorities);
+    std::string priorities = sc.priorities.value_or(tls->srp ? default_srp_priorities : default_priorities);
     if (tls->srp && priorities.find("SRP") == std::string::npos)
         priorities += ":+SRP:+SRP-RSA:+SRP-DSS"; // as the README's SRP + X.509 example expects
     if (tls->credentials && !can_sign_tls13(tls->credentials->signer())) {
