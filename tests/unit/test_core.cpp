@@ -1,4 +1,5 @@
 // Credentials, priorities, plain-HTTP detection and PIN sources.
+#include <gnutls/crypto.h>
 #include "keystore/error.h"
 #include "keystore/file_signer.h"
 #include "keystore/secret_source.h"
@@ -51,7 +52,23 @@ TEST(CertificateChain, RefusesFilesWithoutCertificates)
                  Error);
 }
 
-TEST(Priorities, DefaultCompiles) { EXPECT_NE(compile_priorities(default_priorities), nullptr); }
+TEST(Priorities, DefaultsCompile)
+{
+    EXPECT_NE(compile_priorities(default_priorities), nullptr);
+    EXPECT_NE(compile_priorities(default_srp_priorities), nullptr);
+    EXPECT_NE(compile_priorities(default_proxy_priorities), nullptr);
+}
+
+TEST(Priorities, DefaultOffersOnlyAeadSuites)
+{
+    Priority p = compile_priorities(default_priorities);
+    const unsigned* list = nullptr;
+    int n = gnutls_priority_cipher_list(p.get(), &list);
+    ASSERT_GT(n, 0);
+    for (int i = 0; i < n; ++i)
+        EXPECT_TRUE(gnutls_cipher_get_tag_size(static_cast<gnutls_cipher_algorithm_t>(list[i])) > 0)
+            << gnutls_cipher_get_name(static_cast<gnutls_cipher_algorithm_t>(list[i]));
+}
 
 TEST(Priorities, ReportsThePositionOfTheBadToken)
 {
