@@ -6,8 +6,13 @@
 #include "keystore/error.h"
 #include "tpm/key_agent.h"
 
+#include <apr_portable.h>
 #include <apr_thread_proc.h>
 #include <http_main.h>
+#include <unixd.h>
+
+#include <pwd.h>
+#include <signal.h>
 
 APLOG_USE_MODULE(gnutls);
 
@@ -23,12 +28,43 @@ void log_from_agent(int level, const std::string& message)
 
 void agent_maintenance(int reason, void* data, int status);
 
+// Whom the agent may run as, given the TPMs it talks to: a TCP simulator
+// (swtpm, mssim) is reachable by anyone, a device node by the tss group
+// (Debian's udev rule: /dev/tpmrm0 is tss:tss 0660). The TPM software stack's
+// own "tss" user is preferred; a network TPM falls back to Apache's User
+// (the agent is not dumpable, so the workers cannot read its memory). A
+// D-Bus resource manager (tabrmd) or tpm2-tss's default search keep root:
+// their access rules are not ours to guess.
+void choose_agent_user(const tpm::KeyAgent& agent, tpm::AgentSetup& setup)
+{
+    bool network = true, device = true;
+    for (const std::string& t : agent.tctis()) {
+        network = network && (t.starts_with("swtpm") || t.starts_with("mssim"));
+        device = device && t.starts_with("device");
+    }
+    if (const passwd* tss = ::getpwnam("tss"); tss && (network || device)) {
+        setup.run_as_uid = tss->pw_uid;
+        setup.run_as_gid = tss->pw_gid;
+    } else if (network && ap_unixd_config.user_id != 0) {
+        setup.run_as_uid = ap_unixd_config.user_id;
+        setup.run_as_gid = ap_unixd_config.group_id;
+    }
+}
+
 void spawn(ModuleState& state)
 {
-    state.key_agent_process.pid = state.key_agent.spawn(log_from_agent);
+    tpm::AgentSetup setup;
+    setup.log = log_from_agent;
+    setup.allowed_uids = {ap_unixd_config.user_id};
+    apr_os_file_t log_fd;
+    if (ap_server_conf->error_log && apr_os_file_get(&log_fd, ap_server_conf->error_log) == APR_SUCCESS)
+        setup.keep_fds.push_back(log_fd);
+    choose_agent_user(state.key_agent, setup);
+    state.key_agent_process.pid = state.key_agent.spawn(setup);
     apr_proc_other_child_register(&state.key_agent_process, agent_maintenance, &state, nullptr, state.pconf);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, "mod_gnutls: TPM key agent started (pid %d)",
-                 static_cast<int>(state.key_agent_process.pid));
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, "mod_gnutls: TPM key agent started (pid %d) as uid %ld",
+                 static_cast<int>(state.key_agent_process.pid),
+                 static_cast<long>(setup.run_as_uid.value_or(::geteuid())));
 }
 
 // The MPM tells us when the agent process ended: start another, so TPM
@@ -40,9 +76,15 @@ void agent_maintenance(int reason, void* data, int status)
     auto& state = *static_cast<ModuleState*>(data);
     apr_proc_other_child_unregister(data);
     state.key_agent.process_ended();
+    // status: the agent's exit code or the signal that ended it (APR does
+    // not say which); the agent itself only exits with 0 or 1, so SIGALRM's
+    // number is its TPM command deadline.
+    const char* why = status == SIGALRM
+                          ? " (a TPM command did not finish in time: the TPM or its connection hangs)"
+                          : "";
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                 "mod_gnutls: " MGSLOGNO(01602) "TPM key agent (pid %d) ended (status %d); starting a new one",
-                 static_cast<int>(state.key_agent_process.pid), status);
+                 "mod_gnutls: " MGSLOGNO(01602) "TPM key agent (pid %d) ended (status %d)%s; starting a new one",
+                 static_cast<int>(state.key_agent_process.pid), status, why);
     try {
         spawn(state);
     } catch (const std::exception& e) {

@@ -23,9 +23,18 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
 }
 
 // Runs after every module's post_config, just before Apache forks.
+// Also the end of the secrets' life in the configuration: every key has
+// loaded (and copied what it needs: a token's PIN, or the TPM key agent's
+// authorizations), so GnuTLSPIN and GnuTLSSRKPIN values are wiped here and
+// the children never inherit them.
 int close_key_modules(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
 {
     module_state(base).pkcs11_modules.close_before_fork();
+    for (server_rec* s = base; s; s = s->next) {
+        ServerConfig& sc = *server_config(s);
+        sc.pin.reset();
+        sc.srk_pin.reset();
+    }
     return OK;
 }
 

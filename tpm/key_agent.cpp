@@ -3,11 +3,14 @@
 #include "keystore/hex.h"
 #include "keystore/unique_fd.h"
 
+#include "tpm/agent_connections.h"
 #include "tpm/agent_message.h"
 #include "tpm/tls_signing.h"
 
 #include <gnutls/crypto.h>
 
+#include <dirent.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -16,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -67,6 +71,13 @@ struct TpmLink {
     }
 };
 
+// One key the TPM answered for but would not load (not a link failure):
+// retried like an outage, at most every reconnect_interval.
+struct KeyFailure {
+    std::string why;
+    std::chrono::steady_clock::time_point at;
+};
+
 class AgentLoop {
 public:
     AgentLoop(const std::vector<KeySpec>& keys, const AgentLog& log) : keys_(keys), log_(log)
@@ -102,7 +113,13 @@ public:
                         throw Error(link.failure);
                     connect(link);
                 }
-                Bytes sig = sign_for_tls(*link.loaded.at(index), req);
+                auto key = link.loaded.find(index);
+                if (key == link.loaded.end()) {
+                    retry_load(link, index);
+                    key = link.loaded.find(index);
+                }
+                ::alarm(agent_sign_deadline_s);
+                Bytes sig = sign_for_tls(*key->second, req);
                 mark_up(link);
                 return sig;
             } catch (const TpmError& e) {
@@ -112,6 +129,8 @@ public:
                 link.drop();
                 mark_down(link, e.what());
                 link.last_attempt = {};
+            } catch (const KeyNotLoaded& e) {
+                throw Error(keys_[index].reference + ": " + e.what());
             } catch (const Error& e) {
                 link.drop();
                 mark_down(link, e.what());
@@ -122,13 +141,64 @@ public:
     }
 
 private:
+    // The TPM is there but this key did not load (yet).
+    struct KeyNotLoaded : Error {
+        using Error::Error;
+    };
+
     void connect(TpmLink& link)
     {
+        ::alarm(agent_load_deadline_s);
         link.last_attempt = std::chrono::steady_clock::now();
         link.drop();
-        link.ctx = std::make_unique<TpmContext>(link.tcti, 2000);
+        auto ctx = std::make_unique<TpmContext>(link.tcti, 2000);
+        link.ctx = std::move(ctx);
         for (std::size_t i : link.keys)
+            load(link, i, false);
+    }
+
+    // Loads key i into the link; a failure of that key alone is recorded
+    // (and rethrown as KeyNotLoaded if `rethrow`), a link failure drops the
+    // link and propagates.
+    void load(TpmLink& link, std::size_t i, bool rethrow)
+    {
+        try {
             link.loaded[i] = std::make_unique<LoadedKey>(*link.ctx, keys_[i]);
+            if (auto f = key_failures_.find(i); f != key_failures_.end()) {
+                key_failures_.erase(f);
+                log_(1, "TPM key agent: " + keys_[i].reference + " loaded; it signs again");
+            }
+            return;
+        } catch (const TpmError& e) {
+            if (is_link_failure(e.rc())) {
+                link.drop();
+                throw;
+            }
+            record_key_failure(i, e.what());
+        } catch (const Error& e) {
+            record_key_failure(i, e.what());
+        }
+        link.loaded.erase(i);
+        if (rethrow)
+            throw KeyNotLoaded(key_failures_[i].why);
+    }
+
+    void retry_load(TpmLink& link, std::size_t i)
+    {
+        auto f = key_failures_.find(i);
+        if (f != key_failures_.end() && std::chrono::steady_clock::now() - f->second.at < reconnect_interval)
+            throw KeyNotLoaded(f->second.why);
+        ::alarm(agent_load_deadline_s);
+        load(link, i, true);
+    }
+
+    void record_key_failure(std::size_t i, const std::string& why)
+    {
+        bool first = !key_failures_.contains(i);
+        key_failures_[i] = {"the TPM key agent cannot load it: " + why, std::chrono::steady_clock::now()};
+        if (first)
+            log_(0, "TPM key agent: cannot load " + keys_[i].reference + ": " + why +
+                        "; handshakes with it fail until it loads (retried)");
     }
 
     void mark_down(TpmLink& link, const std::string& why)
@@ -152,7 +222,37 @@ private:
     const AgentLog& log_;
     std::vector<std::unique_ptr<TpmLink>> links_;
     std::vector<TpmLink*> link_of_;
+    std::map<std::size_t, KeyFailure> key_failures_;
 };
+
+// Every descriptor the agent inherited from the Apache parent (listeners,
+// log pipes, other modules' files) except those it needs.
+void close_inherited_fds(const std::vector<int>& keep)
+{
+    std::vector<int> open;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (dirent* e = ::readdir(d)) {
+            char* end = nullptr;
+            long fd = std::strtol(e->d_name, &end, 10);
+            if (*e->d_name && !*end && fd > 2 && fd != ::dirfd(d))
+                open.push_back(static_cast<int>(fd));
+        }
+        ::closedir(d);
+    }
+    for (int fd : open)
+        if (std::find(keep.begin(), keep.end(), fd) == keep.end())
+            ::close(fd);
+}
+
+// Root is not needed once the socket exists; the TPM's TCTI decides whether
+// another user can reach it (see KeyAgent::spawn's caller).
+bool drop_privileges(const AgentSetup& setup)
+{
+    if (::geteuid() != 0 || !setup.run_as_uid || !setup.run_as_gid)
+        return true;
+    gid_t g = *setup.run_as_gid;
+    return ::setgroups(1, &g) == 0 && ::setgid(g) == 0 && ::setuid(*setup.run_as_uid) == 0;
+}
 
 } // namespace
 
@@ -162,7 +262,16 @@ std::size_t KeyAgent::add_key(const KeySpec& spec)
     return keys_.size() - 1;
 }
 
-pid_t KeyAgent::spawn(const AgentLog& log)
+std::vector<std::string> KeyAgent::tctis() const
+{
+    std::vector<std::string> out;
+    for (auto& k : keys_)
+        if (std::find(out.begin(), out.end(), k.tcti) == out.end())
+            out.push_back(k.tcti);
+    return out;
+}
+
+pid_t KeyAgent::spawn(const AgentSetup& setup)
 {
     if (listen_fd_ < 0) {
         if (gnutls_rnd(GNUTLS_RND_KEY, token_, sizeof token_) < 0)
@@ -191,10 +300,20 @@ pid_t KeyAgent::spawn(const AgentLog& log)
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        std::vector<int> keep = setup.keep_fds;
+        keep.push_back(listen_fd_);
+        close_inherited_fds(keep);
+        if (!drop_privileges(setup)) {
+            setup.log(0, errno_text("TPM key agent: cannot drop root privileges"));
+            ::_exit(1);
+        }
+        // After the credential change, which clears both: the agent ends
+        // with the parent, and processes of its user cannot read its memory.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        ::prctl(PR_SET_DUMPABLE, 0);
         if (::getppid() != parent)
             ::_exit(0);
-        serve(log);
+        serve(setup);
     }
     pid_ = pid;
     active_ = true;
@@ -206,11 +325,13 @@ volatile sig_atomic_t stop_requested = 0;
 void request_stop(int) { stop_requested = 1; }
 } // namespace
 
-void KeyAgent::serve(const AgentLog& log)
+void KeyAgent::serve(const AgentSetup& setup)
 {
     // SIGTERM ends the loop so that the loaded keys are flushed: a TPM
     // without a resource manager (swtpm) keeps them otherwise, and has few
     // slots. It is blocked except while waiting in ppoll, so none is lost.
+    // SIGALRM keeps its default action: a TPM command that outlives its
+    // deadline ends the agent, and the parent starts another.
     struct sigaction sa{};
     sa.sa_handler = request_stop;
     ::sigaction(SIGTERM, &sa, nullptr);
@@ -220,66 +341,34 @@ void KeyAgent::serve(const AgentLog& log)
     ::sigprocmask(SIG_BLOCK, &term, &waiting);
     sigdelset(&waiting, SIGTERM);
     try {
-        AgentLoop loop(keys_, log);
-        std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
-        std::vector<bool> trusted{true};
-        std::vector<std::uint8_t> buf(max_message);
-        while (!stop_requested) {
-            if (::ppoll(fds.data(), fds.size(), nullptr, &waiting) < 0) {
-                if (errno == EINTR)
-                    continue;
-                break;
+        AgentLoop loop(keys_, setup.log);
+        ::alarm(0);
+        AgentPolicy policy;
+        policy.token = {token_, sizeof token_};
+        policy.allowed_uids = setup.allowed_uids;
+        AgentConnections connections(listen_fd_, policy, setup.log);
+        auto handle = [&](std::span<const std::uint8_t> msg) -> Bytes {
+            if (msg.size() < sizeof(RequestHeader))
+                return error_answer("malformed request");
+            RequestHeader h;
+            std::memcpy(&h, msg.data(), sizeof h);
+            SignRequest req{static_cast<gnutls_sign_algorithm_t>(h.scheme), static_cast<SignInput>(h.kind),
+                            msg.subspan(sizeof h), h.flags};
+            try {
+                // AgentLoop arms alarm() around each TPM command.
+                Bytes reply = ok_answer(loop.sign(h.key, req));
+                ::alarm(0);
+                return reply;
+            } catch (const std::exception& e) {
+                ::alarm(0);
+                return error_answer(e.what());
             }
-            if (fds[0].revents & POLLIN) {
-                int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-                if (c >= 0) {
-                    fds.push_back({c, POLLIN, 0});
-                    trusted.push_back(false);
-                }
-            }
-            for (std::size_t i = 1; i < fds.size(); ++i) {
-                if (!fds[i].revents)
-                    continue;
-                ssize_t n = ::recv(fds[i].fd, buf.data(), buf.size(), 0);
-                bool keep = n > 0;
-                if (keep && !trusted[i]) {
-                    // Constant-time comparison of the token.
-                    std::uint8_t diff = n == static_cast<ssize_t>(sizeof token_) ? 0 : 1;
-                    for (std::size_t k = 0; k < sizeof token_ && k < static_cast<std::size_t>(n); ++k)
-                        diff |= buf[k] ^ token_[k];
-                    keep = diff == 0;
-                    trusted[i] = keep;
-                } else if (keep) {
-                    Bytes reply;
-                    if (static_cast<std::size_t>(n) < sizeof(RequestHeader)) {
-                        reply = error_answer("malformed request");
-                    } else {
-                        RequestHeader h;
-                        std::memcpy(&h, buf.data(), sizeof h);
-                        SignRequest req{static_cast<gnutls_sign_algorithm_t>(h.scheme),
-                                        static_cast<SignInput>(h.kind),
-                                        {buf.data() + sizeof h, static_cast<std::size_t>(n) - sizeof h},
-                                        h.flags};
-                        try {
-                            reply = ok_answer(loop.sign(h.key, req));
-                        } catch (const std::exception& e) {
-                            reply = error_answer(e.what());
-                        }
-                    }
-                    keep = ::send(fds[i].fd, reply.data(), reply.size(), MSG_NOSIGNAL) ==
-                           static_cast<ssize_t>(reply.size());
-                }
-                if (!keep) {
-                    ::close(fds[i].fd);
-                    fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
-                    trusted.erase(trusted.begin() + static_cast<std::ptrdiff_t>(i));
-                    --i;
-                }
-            }
-        }
+        };
+        while (!stop_requested)
+            connections.run_once(&waiting, handle);
         ::_exit(0);
     } catch (const std::exception& e) {
-        log(0, std::string("TPM key agent stopped: ") + e.what());
+        setup.log(0, std::string("TPM key agent stopped: ") + e.what());
     }
     ::_exit(1);
 }
@@ -287,9 +376,18 @@ void KeyAgent::serve(const AgentLog& log)
 void KeyAgent::stop()
 {
     if (pid_ > 0) {
+        // A hung TPM can hold the agent in a command: graceful restart and
+        // stop wait agent_stop_deadline_ms for it, then kill it.
         ::kill(pid_, SIGTERM);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(agent_stop_deadline_ms);
         int status;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        pid_t r;
+        while ((r = ::waitpid(pid_, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+            ::usleep(10000);
+        if (r == 0) {
+            ::kill(pid_, SIGKILL);
+            while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+            }
         }
         pid_ = -1;
     }
@@ -301,6 +399,10 @@ void KeyAgent::stop()
 
 void KeyAgent::close_listener_in_child()
 {
+    for (auto& k : keys_) {
+        k.auth = Secret{};
+        k.parent_auth = Secret{};
+    }
     if (listen_fd_ >= 0)
         ::close(listen_fd_);
     listen_fd_ = -1;
@@ -355,10 +457,15 @@ Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
         if (::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size()))
             n = ::recv(fd, buf.data(), buf.size(), 0);
         if (n <= 0) {
-            std::string why = n == 0 ? std::string("the TPM key agent closed the connection")
-                                     : errno_text("the TPM key agent did not answer");
+            bool timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+            std::string why = n == 0    ? std::string("the TPM key agent closed the connection")
+                              : timed_out ? "the TPM key agent did not answer within " +
+                                                std::to_string(client_timeout_s) + " s (is the TPM hung?)"
+                                          : errno_text("the TPM key agent did not answer");
             ::close(fd);
-            if (pooled && attempt == 0)
+            // Retry only a connection the agent had closed (it restarted);
+            // a slow agent would just make the handshake wait twice.
+            if (pooled && attempt == 0 && !timed_out)
                 continue;
             throw Error(why);
         }

@@ -6,9 +6,12 @@
 // TPM without a resource manager has only a few object slots, and a TPM
 // connection must not cross a fork. Children hold no TPM state at all.
 //
-// The socket is in Linux's abstract namespace with a random name, and a
-// client must first send a random 32-byte token that only the Apache parent
-// and its children know.
+// The socket is in Linux's abstract namespace with a random name; only root,
+// the agent's user and Apache's User may connect (agent_connections.h), and
+// a client must first send a random 32-byte token that only the Apache
+// parent and its children know. The agent drops root where its TPM allows
+// it, holds the only copies of the key and SRK authorizations outside the
+// parent, and ends itself if a TPM command hangs (the parent starts another).
 #pragma once
 
 #include "keystore/signer.h"
@@ -17,6 +20,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <mutex>
 #include <vector>
 
@@ -24,6 +28,24 @@ namespace mgs::tpm {
 
 // level: 0 error, 1 notice, 2 info.
 using AgentLog = std::function<void(int level, const std::string& message)>;
+
+// How the parent starts the agent.
+struct AgentSetup {
+    AgentLog log;
+    std::vector<uid_t> allowed_uids; // Apache's User (root always may)
+    std::vector<int> keep_fds;       // inherited descriptors the agent keeps (the error log)
+    // Where the TPM allows it, the agent runs as this user instead of root.
+    std::optional<uid_t> run_as_uid;
+    std::optional<gid_t> run_as_gid;
+};
+
+// Longest a TPM command may take in the agent before it ends itself: a
+// signature, and connecting plus loading keys (creating an RSA SRK takes
+// seconds on real TPMs).
+inline constexpr unsigned agent_sign_deadline_s = 10;
+inline constexpr unsigned agent_load_deadline_s = 60;
+// How long stop() waits for the agent to end before SIGKILL.
+inline constexpr int agent_stop_deadline_ms = 3000;
 
 // One per configuration generation (httpd/module_state.h); the TPM backend
 // of that generation adds its keys.
@@ -36,15 +58,19 @@ public:
     // Parent: a validated key the agent will hold; returns its index.
     std::size_t add_key(const KeySpec& spec);
     bool has_keys() const { return !keys_.empty(); }
+    // The GnuTLSTPMTCTI strings of the keys (to decide whom the agent may run as).
+    std::vector<std::string> tctis() const;
 
     // Parent: create the socket (once per configuration) and fork the agent
     // process; returns its pid. Called again if the agent died.
-    pid_t spawn(const AgentLog& log);
-    // Parent: stop the agent process and close the socket.
+    pid_t spawn(const AgentSetup& setup);
+    // Parent: stop the agent process (SIGTERM, then SIGKILL after
+    // agent_stop_deadline_ms) and close the socket.
     void stop();
     // Parent: the agent process ended (reaped by the MPM): forget its pid.
     void process_ended() { pid_ = -1; }
-    // Children: close the parent's copy of the listening socket.
+    // Children: close the parent's copy of the listening socket and wipe
+    // the key and SRK authorizations (only the agent needs them).
     void close_listener_in_child();
 
     // True once spawn() ran in this process's ancestry: signers go through it.
@@ -53,7 +79,7 @@ public:
     Bytes sign(std::size_t index, const SignRequest& request);
 
 private:
-    [[noreturn]] void serve(const AgentLog& log);
+    [[noreturn]] void serve(const AgentSetup& setup);
     int connect_client();
 
     std::vector<KeySpec> keys_;

@@ -10,15 +10,26 @@ namespace mgs::tpm {
 
 namespace {
 
-TPM2B_AUTH auth_value(const Secret& s, const std::string& what)
-{
-    TPM2B_AUTH a{};
-    if (s.size() > sizeof a.buffer)
-        throw Error(what + " is longer than the TPM accepts (" + std::to_string(sizeof a.buffer) + " bytes)");
-    a.size = static_cast<UINT16>(s.size());
-    std::memcpy(a.buffer, s.reveal(), s.size());
-    return a;
-}
+// An authorization value on the stack, wiped when it goes out of scope (ESYS
+// copies it into its own object metadata; no other copy is left behind).
+class AuthValue {
+public:
+    AuthValue() = default; // empty authorization
+    AuthValue(const Secret& s, const std::string& what)
+    {
+        if (s.size() > sizeof a_.buffer)
+            throw Error(what + " is longer than the TPM accepts (" + std::to_string(sizeof a_.buffer) + " bytes)");
+        a_.size = static_cast<UINT16>(s.size());
+        std::memcpy(a_.buffer, s.reveal(), s.size());
+    }
+    ~AuthValue() { explicit_bzero(&a_, sizeof a_); }
+    AuthValue(const AuthValue&) = delete;
+    AuthValue& operator=(const AuthValue&) = delete;
+    const TPM2B_AUTH* get() const { return &a_; }
+
+private:
+    TPM2B_AUTH a_{};
+};
 
 // The storage root key template every TSS2 key writer uses (tpm2-openssl,
 // tpm2-tss-engine, GnuTLS): ECC P-256 (or RSA-2048), AES-128-CFB, empty
@@ -86,8 +97,8 @@ LoadedKey::LoadedKey(TpmContext& tpm, const KeySpec& spec) : tpm_(tpm)
         bool parent_transient = false;
         // 0 and the owner hierarchy both mean "the owner SRK" (writers differ).
         if (f.parent == TPM2_RH_OWNER || f.parent == 0) {
-            TPM2B_AUTH owner = auth_value(spec.parent_auth, "GnuTLSSRKPIN");
-            check(Esys_TR_SetAuth(ctx, ESYS_TR_RH_OWNER, &owner), "cannot set the owner authorization");
+            AuthValue owner(spec.parent_auth, "GnuTLSSRKPIN");
+            check(Esys_TR_SetAuth(ctx, ESYS_TR_RH_OWNER, owner.get()), "cannot set the owner authorization");
             TPM2B_SENSITIVE_CREATE sensitive{};
             TPM2B_PUBLIC tmpl = srk_template(f.rsa_parent);
             TPM2B_DATA outside{};
@@ -108,8 +119,8 @@ LoadedKey::LoadedKey(TpmContext& tpm, const KeySpec& spec) : tpm_(tpm)
                       std::snprintf(b, sizeof b, "%08x", f.parent);
                       return std::string(b);
                   }() + " named by the key file is not in this TPM");
-            TPM2B_AUTH pa = auth_value(spec.parent_auth, "GnuTLSSRKPIN");
-            check(Esys_TR_SetAuth(ctx, parent, &pa), "cannot set the parent authorization");
+            AuthValue pa(spec.parent_auth, "GnuTLSSRKPIN");
+            check(Esys_TR_SetAuth(ctx, parent, pa.get()), "cannot set the parent authorization");
         } else {
             char b[12];
             std::snprintf(b, sizeof b, "%08x", f.parent);
@@ -133,8 +144,9 @@ LoadedKey::LoadedKey(TpmContext& tpm, const KeySpec& spec) : tpm_(tpm)
         transient_ = true;
         public_ = pub.publicArea;
         // emptyAuth: a configured PIN is ignored, as other TSS2 readers do.
-        TPM2B_AUTH ka = f.empty_auth.value_or(false) ? TPM2B_AUTH{} : auth_value(spec.auth, "GnuTLSPIN");
-        check(Esys_TR_SetAuth(ctx, handle_, &ka), "cannot set the key authorization");
+        const Secret none;
+        AuthValue ka(f.empty_auth.value_or(false) ? none : spec.auth, "GnuTLSPIN");
+        check(Esys_TR_SetAuth(ctx, handle_, ka.get()), "cannot set the key authorization");
     } else {
         check(Esys_TR_FromTPMPublic(ctx, spec.persistent, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &handle_),
               "no key at persistent handle " + spec.reference.substr(spec.reference.find(':') + 1));
@@ -146,8 +158,8 @@ LoadedKey::LoadedKey(TpmContext& tpm, const KeySpec& spec) : tpm_(tpm)
             throw TpmError("cannot read the public area of " + spec.reference, rc);
         }
         public_ = out->publicArea;
-        TPM2B_AUTH ka = auth_value(spec.auth, "GnuTLSPIN");
-        check(Esys_TR_SetAuth(ctx, handle_, &ka), "cannot set the key authorization");
+        AuthValue ka(spec.auth, "GnuTLSPIN");
+        check(Esys_TR_SetAuth(ctx, handle_, ka.get()), "cannot set the key authorization");
     }
     if (public_.type != TPM2_ALG_RSA && public_.type != TPM2_ALG_ECC) {
         release();

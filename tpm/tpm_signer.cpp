@@ -57,6 +57,10 @@ public:
     {
         agent_ = &agent;
         agent_index_ = index;
+        // The agent holds the authorizations now; this object is in every
+        // Apache child.
+        spec_.auth = Secret{};
+        spec_.parent_auth = Secret{};
     }
 
     Bytes sign(const SignRequest& req) override

@@ -3,6 +3,7 @@
 // sign every scheme they declare through GnuTLS's callback path, directly
 // and through the key agent process, and the startup errors say what is wrong.
 #include "keystore/error.h"
+#include "keystore/file_io.h"
 #include "src/key_binding.h"
 #include "tpm/key_agent.h"
 #include "tpm/key_file.h"
@@ -22,6 +23,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 namespace mgs::test {
@@ -257,7 +259,7 @@ TEST_F(TpmKeys, SignsThroughTheKeyAgentProcess)
     auto ec = open(path("ec256.pem"), "", &agent);
     auto rsa = open(path("rsa2048.pem"), "", &agent);
     ASSERT_TRUE(agent.has_keys());
-    pid_t pid = agent.spawn([](int, const std::string&) {});
+    pid_t pid = agent.spawn(tpm::AgentSetup{[](int, const std::string&) {}, {}, {}, {}, {}});
     ASSERT_GT(pid, 0);
     EXPECT_TRUE(agent.active());
     // Several threads at once share the agent's one TPM connection.
@@ -273,6 +275,45 @@ TEST_F(TpmKeys, SignsThroughTheKeyAgentProcess)
     EXPECT_FALSE(agent.active());
     int status = 0;
     EXPECT_EQ(::waitpid(pid, &status, WNOHANG), -1); // reaped by stop()
+}
+
+// A key the TPM will not load when the agent starts (here: one made on
+// another TPM, which the parent's check would have refused) neither stops
+// the keys after it from loading nor leaves a "map::at" for itself.
+TEST_F(TpmKeys, AKeyThatFailsToLoadInTheAgentDoesNotTakeOthersDown)
+{
+    tpm::KeyAgent agent;
+    tpm::KeySpec bad;
+    bad.reference = path("foreign.pem");
+    bad.file = tpm::parse_tss2_key(read_file(bad.reference), bad.reference);
+    bad.tcti = tpm_->tcti();
+    std::size_t bad_index = agent.add_key(bad);
+    auto ec = open(path("ec256.pem"), "", &agent);
+    std::vector<std::string> log;
+    std::mutex log_mutex;
+    pid_t pid = agent.spawn(tpm::AgentSetup{[&](int, const std::string& m) {
+                                                std::lock_guard l(log_mutex);
+                                                log.push_back(m);
+                                            },
+                                            {}, {}, {}, {}});
+    ASSERT_GT(pid, 0);
+    expect_signs_everything(*ec);
+    std::string text = "x";
+    SignRequest req{GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, SignInput::message,
+                    {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, 0};
+    for (int i = 0; i < 2; ++i) {
+        try {
+            agent.sign(bad_index, req);
+            ADD_FAILURE() << "a key from another TPM signed";
+        } catch (const Error& e) {
+            std::string what = e.what();
+            EXPECT_NE(what.find("cannot load it"), std::string::npos) << what;
+            EXPECT_EQ(what.find("map::at"), std::string::npos) << what;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300)); // past the retry interval
+    }
+    expect_signs_everything(*ec);
+    agent.stop();
 }
 
 TEST_F(TpmKeys, OutageFailsFastAndRecovers)
