@@ -30,6 +30,10 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
 int close_key_modules(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
 {
     module_state(base).pkcs11_modules.close_before_fork();
+    // The first startup pass never serves: the second one reads the same
+    // sources (an env: variable is gone by then).
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        module_state(base).secret_sources->clear();
     for (server_rec* s = base; s; s = s->next) {
         ServerConfig& sc = *server_config(s);
         sc.pin.reset();

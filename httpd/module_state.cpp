@@ -15,6 +15,9 @@ ModuleState* make_state(apr_pool_t* pconf)
 {
     auto* state = new ModuleState();
     state->pconf = pconf;
+    // pconf is a child of the process pool, which outlives both passes.
+    apr_pool_t* process_pool = apr_pool_parent_get(pconf);
+    state->secret_sources = &secret_sources(process_pool ? process_pool : pconf);
     // Hardware backends claim their reference forms first; files take the rest.
     state->keys.add(std::make_unique<pkcs11::Pkcs11KeyBackend>(state->pkcs11_modules));
     state->keys.add(std::make_unique<tpm::TpmKeyBackend>(&state->key_agent));
@@ -38,5 +41,17 @@ ModuleState& module_state(apr_pool_t* pconf)
 }
 
 ModuleState& module_state(const server_rec* s) { return *server_config(s)->state; }
+
+SecretSourceCache& secret_sources(apr_pool_t* pool)
+{
+    constexpr const char* key = "mod_gnutls:secret-sources";
+    void* data = nullptr;
+    apr_pool_userdata_get(&data, key, pool);
+    if (!data) {
+        data = pool_owned(pool, new SecretSourceCache());
+        apr_pool_userdata_setn(data, key, nullptr, pool);
+    }
+    return *static_cast<SecretSourceCache*>(data);
+}
 
 } // namespace mgs::httpd

@@ -9,6 +9,7 @@
 #include "httpd/apache.h"
 #include "httpd/socache.h"
 #include "keystore/registry.h"
+#include "keystore/secret_source.h"
 #include "pkcs11/providers.h"
 #include "src/session_cache.h"
 #include "tpm/key_agent.h"
@@ -34,6 +35,8 @@ struct OcspState {
 };
 
 struct ModuleState {
+    // secret_sources(the process pool, pconf's parent)
+    SecretSourceCache* secret_sources = nullptr;
     apr_pool_t* pconf = nullptr;
     pkcs11::ProviderSet pkcs11_modules;       // GnuTLSPKCS11Module and the URLs' module-path
     KeyRegistry keys;                         // every key backend, file last
@@ -50,5 +53,11 @@ struct ModuleState {
 ModuleState& module_state(apr_pool_t* pconf);
 // The state a server belongs to.
 ModuleState& module_state(const server_rec* s);
+
+// The secret sources read during this configuration load (keystore/
+// secret_source.h). It lives in the process pool, not in the state: Apache
+// reads its configuration twice at startup and an env: source is gone after
+// the first read. Cleared once the keys of a serving configuration loaded.
+SecretSourceCache& secret_sources(apr_pool_t* process_pool);
 
 } // namespace mgs::httpd

@@ -26,15 +26,15 @@ struct SetupError {
     std::string message;
 };
 
-Secret resolve_secret(const std::optional<Secret>& value, const std::optional<std::string>& source,
-                      const char* source_directive)
+Secret resolve_secret(const ServerConfig& sc, const std::optional<Secret>& value,
+                      const std::optional<std::string>& source, const char* source_directive)
 {
     if (value)
         return *value;
     if (!source)
         return {};
     try {
-        return read_secret_source(*source);
+        return sc.state->secret_sources->read(*source);
     } catch (const Error& e) {
         throw SetupError{source_directive, e.what()};
     }
@@ -62,8 +62,9 @@ bool uses_pkcs11(server_rec* base)
 KeyOptions key_options(const ServerConfig& sc)
 {
     KeyOptions options;
-    options.pin = resolve_secret(sc.pin, sc.pin_source, "GnuTLSPINSource");
-    options.srk_pin = resolve_secret(sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
+    options.pin = resolve_secret(sc, sc.pin, sc.pin_source, "GnuTLSPINSource");
+    options.srk_pin = resolve_secret(sc, sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
+    options.secret_sources = sc.state->secret_sources;
     options.tpm_tcti = sc.state->tpm_tcti;
     return options;
 }

@@ -4,7 +4,9 @@
 
 #include "keystore/bytes.h"
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace mgs {
@@ -12,13 +14,16 @@ namespace mgs {
 struct ChildOutput {
     Bytes output; // what the child wrote, at most `max` bytes of it
     int status = 0; // as from waitpid
+    bool timed_out = false; // killed at the deadline
 };
 
 // Runs `body(fd)` in a forked child, `fd` being the write end of the pipe;
 // the child exits when `body` returns (or execs). Waits for it. The read
 // buffer is wiped (the output may be a secret). Throws mgs::Error naming
-// `what` if the pipe or the fork fails.
-ChildOutput run_child(const std::string& what, const std::function<void(int fd)>& body, std::size_t max);
+// `what` if the pipe or the fork fails. With a deadline, a child (and its
+// process group: the child leads a new one) still running then is killed.
+ChildOutput run_child(const std::string& what, const std::function<void(int fd)>& body, std::size_t max,
+                      std::optional<std::chrono::milliseconds> deadline = std::nullopt);
 
 // "exited with status N" / "was killed by signal N".
 std::string describe_exit(int status);

@@ -18,6 +18,9 @@ struct KeyOptions {
     Secret pin;     // key passphrase, token PIN or TPM key authorization
     Secret srk_pin; // TPM parent authorization
     std::string tpm_tcti; // how to reach the TPM (GnuTLSTPMTCTI); empty: tpm2-tss's search
+    // Where a pin-source in a key reference is read through (once per
+    // configuration load); null: read directly.
+    class SecretSourceCache* secret_sources = nullptr;
 };
 
 class KeyBackend {

@@ -312,7 +312,7 @@ std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const
         else if (source.starts_with("file://"))
             source = "file:" + source.substr(7);
         try {
-            pin = read_secret_source(source);
+            pin = options.secret_sources ? options.secret_sources->read(source) : read_secret_source(source);
         } catch (const Error& e) {
             throw Error(redact_url(reference) + ": pin-source: " + e.what());
         }

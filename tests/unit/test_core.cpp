@@ -122,9 +122,10 @@ TEST(SecretSource, ReadsFileEnvAndProgram)
 TEST(SecretSource, FailuresNameTheSourceNotTheValue)
 {
     EXPECT_THROW(check_secret_source_syntax("pin:1234"), Error);
-    ::setenv("MGS_TEST_OUT", "leaked-pin-77", 1);
+    std::string printed = ::testing::TempDir() + "/printed-pin.txt";
+    std::ofstream(printed) << "leaked-pin-77\n";
     try {
-        read_secret_source("exec:echo \"$MGS_TEST_OUT\"; exit 3");
+        read_secret_source("exec:cat " + printed + "; exit 3");
         FAIL();
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("exited with status 3"), std::string::npos) << e.what();
@@ -133,6 +134,55 @@ TEST(SecretSource, FailuresNameTheSourceNotTheValue)
     ::unsetenv("MGS_TEST_UNSET_PIN");
     EXPECT_THROW(read_secret_source("env:MGS_TEST_UNSET_PIN"), Error);
     EXPECT_THROW(read_secret_source("file:/nonexistent/pin"), Error);
+}
+
+TEST(SecretSource, EnvVariableIsGoneOnceRead)
+{
+    ::setenv("MGS_TEST_PIN_ONCE", "4321", 1);
+    EXPECT_STREQ(read_secret_source("env:MGS_TEST_PIN_ONCE").reveal(), "4321");
+    EXPECT_EQ(std::getenv("MGS_TEST_PIN_ONCE"), nullptr);
+}
+
+TEST(SecretSource, ProgramGetsAMinimalEnvironment)
+{
+    ::setenv("MGS_TEST_APACHE_SECRET", "not-for-helpers", 1);
+    // The program prints its whole environment's variable names on one line.
+    Secret names = read_secret_source("exec:env | cut -d= -f1 | sort | tr '\\n' ' '");
+    std::string got = names.reveal();
+    EXPECT_EQ(got.find("MGS_TEST_APACHE_SECRET"), std::string::npos) << got;
+    EXPECT_NE(got.find("PATH"), std::string::npos) << got;
+    ::unsetenv("MGS_TEST_APACHE_SECRET");
+}
+
+TEST(SecretSource, ProgramThatHangsIsKilledAtTheDeadline)
+{
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+        // Prints nothing and never ends; its own child holds stdout too.
+        read_secret_source("exec:sleep 600 & sleep 600");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("did not finish within"), std::string::npos) << e.what();
+    }
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_LT(took, std::chrono::seconds(exec_secret_deadline_s + 5));
+    // Nothing it started is left running.
+    EXPECT_NE(std::system("pgrep -f '^sleep 600$' >/dev/null"), 0);
+}
+
+TEST(SecretSource, CacheReadsEachSourceOnce)
+{
+    std::string count = ::testing::TempDir() + "/exec-count";
+    std::remove(count.c_str());
+    SecretSourceCache cache;
+    std::string spec = "exec:echo run >> " + count + "; echo 2468";
+    EXPECT_STREQ(cache.read(spec).reveal(), "2468");
+    EXPECT_STREQ(cache.read(spec).reveal(), "2468");
+    std::ifstream in(count);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(all, "run\n");
+    cache.clear();
+    EXPECT_STREQ(cache.read(spec).reveal(), "2468"); // a new configuration load runs it again
 }
 
 TEST(Secret, CopiesCarryTheValue)
