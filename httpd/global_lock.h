@@ -11,6 +11,10 @@ namespace mgs::httpd {
 class GlobalLock {
 public:
     explicit GlobalLock(apr_global_mutex_t* m) : m_(m && apr_global_mutex_lock(m) == APR_SUCCESS ? m : nullptr) {}
+    // Try only: held() says whether it got the mutex (never waits).
+    struct Try {};
+    GlobalLock(apr_global_mutex_t* m, Try) : m_(m && apr_global_mutex_trylock(m) == APR_SUCCESS ? m : nullptr) {}
+    bool held() const { return m_ != nullptr; }
     GlobalLock(const GlobalLock&) = delete;
     GlobalLock& operator=(const GlobalLock&) = delete;
     ~GlobalLock()

@@ -28,7 +28,6 @@ struct OcspStapler;
 // OCSP stapling by fetching (ocsp_stapling.cpp).
 struct OcspState {
     Socache cache{"GnuTLSOCSPCache"};
-    apr_global_mutex_t* fetch_mutex = nullptr; // one fetch at a time
     std::vector<std::shared_ptr<OcspStapler>> staplers;
     ap_watchdog_t* watchdog = nullptr; // refreshing responses in the background
     APR_OPTIONAL_FN_TYPE(ap_watchdog_set_callback_interval)* set_interval = nullptr;

@@ -3,6 +3,7 @@
 #include "httpd/errors.h"
 #include "httpd/global_lock.h"
 #include "httpd/module_state.h"
+#include "httpd/ocsp_fetch.h"
 #include "httpd/socache.h"
 #include "keystore/error.h"
 #include "keystore/hex.h"
@@ -33,6 +34,9 @@ struct OcspStapler {
     bool auto_refresh = true;
     int cache_timeout = defaults::ocsp_cache_timeout, failure_timeout = defaults::ocsp_failure_timeout, fuzz_time = 0,
         socket_timeout = defaults::ocsp_socket_timeout;
+    std::string instance;                       // this certificate's mutex instance
+    apr_global_mutex_t* fetch_mutex = nullptr;  // one fetch of this certificate at a time
+    bool in_background = false;                 // registered with mod_watchdog
 };
 
 namespace {
@@ -95,7 +99,10 @@ std::int64_t fetch(OcspStapler& st)
         X509Crt cert = import_der(st.cert_der);
         X509Crt issuer = import_der(st.issuer_der);
         OcspRequest req = make_ocsp_request(cert.get(), issuer.get(), st.nonce);
-        Bytes reply = http_post_ocsp(st.uri, req.der, std::chrono::seconds(st.socket_timeout));
+        // One deadline for all of it: resolving, connecting, sending, reading.
+        Bytes reply = post_ocsp_request(st.uri, req.der,
+                                        std::chrono::steady_clock::now() + std::chrono::seconds(st.socket_timeout),
+                                        nullptr);
         CheckedOcspResponse ok = check_ocsp_response(reply, cert.get(), issuer.get(), req.nonce);
         std::int64_t expires = now + st.cache_timeout;
         if (ok.next_update != std::chrono::system_clock::time_point::max())
@@ -113,18 +120,39 @@ std::int64_t fetch(OcspStapler& st)
     }
 }
 
-// At each handshake: the cached response, or (cache empty) one fetched now.
+// The watchdog's mark that it refreshes this certificate: while it is in
+// the cache (renewed at every refresh, and outliving the next one), a
+// handshake never fetches. If the watchdog stops, the mark expires and
+// handshakes fetch again.
+std::string watchdog_key(const OcspStapler& st) { return "wd:" + st.cache_key; }
+
+void mark_refreshed(const OcspStapler& st, apr_interval_time_t next)
+{
+    std::int64_t expires = ::time(nullptr) + apr_time_sec(next) + st.socket_timeout + 60;
+    Bytes value{'W'};
+    state_of(st).cache.store(st.s, as_bytes(watchdog_key(st)), apr_time_from_sec(expires), value);
+}
+
+bool refreshed_in_background(const OcspStapler& st)
+{
+    return st.in_background && state_of(st).cache.retrieve(st.s, as_bytes(watchdog_key(st)), 16).has_value();
+}
+
+// At each handshake: the cached response; or, when nothing refreshes it in
+// the background and no other process is fetching it, one fetched now.
 int staple(gnutls_session_t, void* data, gnutls_datum_t* out) noexcept
 {
     try {
         auto* st = static_cast<OcspStapler*>(data);
         std::optional<Entry> e = load(*st);
-        if (!e) {
-            GlobalLock one_fetch(state_of(*st).fetch_mutex);
-            e = load(*st); // another process may have fetched meanwhile
-            if (!e) {
-                fetch(*st);
-                e = load(*st);
+        if (!e && !refreshed_in_background(*st)) {
+            GlobalLock one_fetch(st->fetch_mutex, GlobalLock::Try{});
+            if (one_fetch.held() || !st->fetch_mutex) {
+                e = load(*st); // another process may have fetched meanwhile
+                if (!e) {
+                    fetch(*st);
+                    e = load(*st);
+                }
             }
         }
         if (!e || e->kind != 'R')
@@ -163,12 +191,14 @@ apr_status_t refresh_in_background(int wd_state, void* data, apr_pool_t*)
     try { // a C callback: nothing may escape
         std::int64_t lifetime;
         {
-            GlobalLock one_fetch(state_of(*st).fetch_mutex);
+            GlobalLock one_fetch(st->fetch_mutex);
             lifetime = fetch(*st);
         }
+        apr_interval_time_t next = next_refresh(*st, lifetime);
+        mark_refreshed(*st, next);
         OcspState& state = state_of(*st);
         if (state.set_interval)
-            state.set_interval(state.watchdog, next_refresh(*st, lifetime), st, refresh_in_background);
+            state.set_interval(state.watchdog, next, st, refresh_in_background);
     } catch (...) {
     }
     return APR_SUCCESS;
@@ -262,10 +292,16 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
     hints.expiry_interval = defaults::ocsp_cache_timeout;
     if (state.cache.init("gnutls_ocsp", hints, cache_mutex_type, base, pconf) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
-    if (apr_status_t rv = ap_global_mutex_create(&state.fetch_mutex, nullptr, fetch_mutex_type, nullptr, base, pconf, 0);
-        rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01103) "cannot create the %s mutex", fetch_mutex_type);
-        return HTTP_INTERNAL_SERVER_ERROR;
+    for (std::size_t i = 0; i < state.staplers.size(); ++i) {
+        OcspStapler& st = *state.staplers[i];
+        st.instance = "cert" + std::to_string(i);
+        if (apr_status_t rv = ap_global_mutex_create(&st.fetch_mutex, nullptr, fetch_mutex_type, st.instance.c_str(),
+                                                     base, pconf, 0);
+            rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, base, "mod_gnutls: " MGSLOGNO(01103) "cannot create the %s mutex",
+                         fetch_mutex_type);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     // Background refresh: one mod_watchdog thread in one child for all.
@@ -284,9 +320,10 @@ int ocsp_post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
                      "instead of in the background (GnuTLSOCSPAutoRefresh)");
         return OK;
     }
+    // The first refresh at the watchdog's first tick (it ticks every 100 ms).
     for (auto& st : state.staplers)
-        if (st->auto_refresh)
-            register_cb(state.watchdog, apr_time_from_sec(1), st.get(), refresh_in_background);
+        if (st->auto_refresh && register_cb(state.watchdog, 0, st.get(), refresh_in_background) == APR_SUCCESS)
+            st->in_background = true;
     return OK;
 }
 
@@ -294,10 +331,12 @@ void ocsp_child_init(apr_pool_t* p, server_rec* s)
 {
     OcspState& state = module_state(s).ocsp;
     state.cache.child_init(p, s);
-    if (state.fetch_mutex)
-        if (apr_status_t rv = apr_global_mutex_child_init(&state.fetch_mutex, apr_global_mutex_lockfile(state.fetch_mutex), p);
-            rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: " MGSLOGNO(01104) "cannot attach to the %s mutex", fetch_mutex_type);
+    for (auto& st : state.staplers)
+        if (st->fetch_mutex)
+            if (apr_status_t rv = apr_global_mutex_child_init(&st->fetch_mutex, apr_global_mutex_lockfile(st->fetch_mutex), p);
+                rv != APR_SUCCESS)
+                ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "mod_gnutls: " MGSLOGNO(01104) "cannot attach to the %s mutex",
+                             fetch_mutex_type);
 }
 
 } // namespace mgs::httpd

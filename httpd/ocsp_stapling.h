@@ -1,8 +1,15 @@
 // OCSP stapling with responses fetched from the certificate's responder:
 // kept in the GnuTLSOCSPCache socache (shared by all children), fetched when
 // a handshake finds none, and refreshed ahead of expiry by mod_watchdog
-// (GnuTLSOCSPAutoRefresh). Fetches are serialised with the "gnutls-ocsp"
-// mutex, a non-MP-safe cache with "gnutls-ocsp-cache".
+// (GnuTLSOCSPAutoRefresh). One "gnutls-ocsp" mutex per certificate (so a
+// slow responder holds only its own certificates' fetches), a non-MP-safe
+// cache uses "gnutls-ocsp-cache".
+//
+// A handshake never waits for a responder: when mod_watchdog refreshes a
+// certificate's response, handshakes only read the cache; otherwise a
+// handshake that finds none fetches only if no other process is fetching
+// it (try-lock), and every fetch ends within GnuTLSOCSPSocketTimeout,
+// resolving the responder's name included.
 #pragma once
 
 #include "httpd/apache.h"

@@ -5,10 +5,6 @@
 #include <gnutls/crypto.h>
 #include <gnutls/ocsp.h>
 
-#include <netdb.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -21,22 +17,6 @@ namespace mgs {
 
 namespace {
 
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd()
-    {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
 struct OcspReq {
     gnutls_ocsp_req_t r = nullptr;
     OcspReq() { gnutls_ocsp_req_init(&r); }
@@ -48,37 +28,6 @@ struct OcspResp {
     OcspResp() { gnutls_ocsp_resp_init(&r); }
     ~OcspResp() { gnutls_ocsp_resp_deinit(r); }
 };
-
-struct Uri {
-    std::string host, port = "80", path = "/";
-};
-
-Uri parse_http_uri(const std::string& uri)
-{
-    constexpr std::string_view scheme = "http://";
-    if (uri.rfind(scheme, 0) != 0)
-        throw Error("OCSP responder " + uri + ": only http:// responders are supported");
-    Uri u;
-    std::string rest = uri.substr(scheme.size());
-    auto slash = rest.find('/');
-    std::string authority = rest.substr(0, slash);
-    if (slash != std::string::npos)
-        u.path = rest.substr(slash);
-    if (!authority.empty() && authority[0] == '[') { // [IPv6]:port
-        auto close = authority.find(']');
-        u.host = authority.substr(1, close - 1);
-        if (close + 1 < authority.size() && authority[close + 1] == ':')
-            u.port = authority.substr(close + 2);
-    } else if (auto colon = authority.rfind(':'); colon != std::string::npos) {
-        u.host = authority.substr(0, colon);
-        u.port = authority.substr(colon + 1);
-    } else {
-        u.host = authority;
-    }
-    if (u.host.empty())
-        throw Error("OCSP responder " + uri + ": no host");
-    return u;
-}
 
 } // namespace
 
@@ -115,79 +64,6 @@ OcspRequest make_ocsp_request(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, 
         throw_gnutls("cannot encode the OCSP request", rc);
     out.der = der.bytes();
     return out;
-}
-
-Bytes http_post_ocsp(const std::string& uri, const Bytes& body, std::chrono::seconds timeout)
-{
-    Uri u = parse_http_uri(uri);
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    if (int rc = ::getaddrinfo(u.host.c_str(), u.port.c_str(), &hints, &found); rc != 0)
-        throw Error("OCSP responder " + uri + ": cannot resolve " + u.host + ": " + ::gai_strerror(rc));
-    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addrs(found, ::freeaddrinfo);
-    std::string last_error = "no address";
-    for (addrinfo* a = found; a; a = a->ai_next) {
-        Fd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
-        if (fd.get() < 0)
-            continue;
-        timeval tv{static_cast<time_t>(timeout.count()), 0};
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (::connect(fd.get(), a->ai_addr, a->ai_addrlen) < 0) {
-            last_error = std::strerror(errno);
-            continue;
-        }
-        std::string head = "POST " + u.path + " HTTP/1.0\r\nHost: " + u.host +
-                           (u.port == "80" ? "" : ":" + u.port) +
-                           "\r\nContent-Type: application/ocsp-request\r\nAccept: application/ocsp-response\r\n"
-                           "Content-Length: " +
-                           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-        Bytes out(head.begin(), head.end());
-        out.insert(out.end(), body.begin(), body.end());
-        for (std::size_t sent = 0; sent < out.size();) {
-            ssize_t n = ::send(fd.get(), out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-            if (n <= 0)
-                throw Error("OCSP responder " + uri + ": sending the request failed: " + std::strerror(errno));
-            sent += static_cast<std::size_t>(n);
-        }
-        std::string reply;
-        char buf[4096];
-        std::size_t body_at = std::string::npos, body_len = std::string::npos;
-        for (;;) {
-            if (body_at != std::string::npos && body_len != std::string::npos && reply.size() >= body_at + body_len)
-                break; // complete: responders may keep the connection open
-            ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-            if (n == 0)
-                break;
-            if (n < 0)
-                throw Error("OCSP responder " + uri + ": " +
-                            (errno == EAGAIN || errno == EWOULDBLOCK ? std::string("timed out")
-                                                                     : std::string(std::strerror(errno))));
-            reply.append(buf, static_cast<std::size_t>(n));
-            if (reply.size() > 1024 * 1024)
-                throw Error("OCSP responder " + uri + ": response too large");
-            if (body_at == std::string::npos) {
-                if (auto end = reply.find("\r\n\r\n"); end != std::string::npos) {
-                    body_at = end + 4;
-                    std::string head_lower = reply.substr(0, end);
-                    for (auto& ch : head_lower)
-                        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-                    if (auto cl = head_lower.find("\r\ncontent-length:"); cl != std::string::npos)
-                        body_len = std::strtoul(head_lower.c_str() + cl + 17, nullptr, 10);
-                }
-            }
-        }
-        if (reply.rfind("HTTP/1.", 0) != 0 || body_at == std::string::npos)
-            throw Error("OCSP responder " + uri + ": not an HTTP response");
-        std::string status = reply.substr(9, 3);
-        if (status != "200")
-            throw Error("OCSP responder " + uri + ": HTTP status " + reply.substr(9, reply.find("\r\n") - 9));
-        std::size_t len = body_len == std::string::npos ? reply.size() - body_at : std::min(body_len, reply.size() - body_at);
-        return Bytes(reply.begin() + static_cast<std::ptrdiff_t>(body_at),
-                     reply.begin() + static_cast<std::ptrdiff_t>(body_at + len));
-    }
-    throw Error("OCSP responder " + uri + ": cannot connect: " + last_error);
 }
 
 CheckedOcspResponse check_ocsp_response(const Bytes& der, gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer,

@@ -1,7 +1,8 @@
 // Fetching OCSP responses for stapling (RFC 6960 over HTTP, RFC 5019
 // style POST): build the request for a certificate and its issuer, send it
 // to the responder named in the certificate, and check what comes back
-// before anyone staples it. No Apache types: the httpd glue decides when.
+// before anyone staples it. No Apache types: the httpd glue decides when and
+// does the network part (httpd/ocsp_fetch.h).
 #pragma once
 
 #include "keystore/signer.h"
@@ -23,11 +24,6 @@ struct OcspRequest {
     Bytes nonce; // empty unless a nonce was asked for
 };
 OcspRequest make_ocsp_request(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, bool with_nonce);
-
-// POSTs `body` as application/ocsp-request and returns the response body.
-// The timeout applies to each connect/send/receive (mod_gnutls's
-// GnuTLSOCSPSocketTimeout semantics). Throws mgs::Error naming the URI.
-Bytes http_post_ocsp(const std::string& uri, const Bytes& body, std::chrono::seconds timeout);
 
 struct CheckedOcspResponse {
     Bytes der;

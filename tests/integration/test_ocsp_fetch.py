@@ -6,8 +6,10 @@ retried after GnuTLSOCSPFailureTimeout; mod_watchdog refreshes responses in
 the background; nonces are checked; unmet requirements with
 GnuTLSOCSPStapling on fail configtest."""
 import re
+import socket
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -187,3 +189,72 @@ def test_without_a_cache_stapling_is_off_unless_required(pki, responder):
         assert rc != 0 and "mod_socache_shmcb" in out, out
     finally:
         h.remove()
+
+
+class SilentResponder:
+    """Accepts connections and never answers (a hung OCSP responder)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def timed_status(port, pki):
+    t0 = time.monotonic()
+    out = status(port, pki)
+    return time.monotonic() - t0, out
+
+
+@pytest.mark.parametrize("refresh", ["off", "on"])
+def test_a_responder_that_never_answers_does_not_stall_handshakes(pki, refresh):
+    silent = SilentResponder()
+    key = pki.key(f"silent-{refresh}", "p256")
+    chain = pki.certify(f"silent-{refresh}", key=key, ocsp_uri=f"http://127.0.0.1:{silent.port}/")
+    h, port = start(chain, key, f"  GnuTLSOCSPAutoRefresh {refresh}\n  GnuTLSOCSPSocketTimeout 4\n"
+                                "  GnuTLSOCSPFailureTimeout 60")
+    try:
+        first = None
+        if refresh == "off":
+            # The first handshake finds no response and fetches (it holds
+            # the certificate's fetch lock): it ends by the 4 s deadline.
+            result = {}
+            first = threading.Thread(target=lambda: result.update(t=timed_status(port, pki)))
+            first.start()
+            time.sleep(0.5)
+        else:
+            time.sleep(1)  # the watchdog's first refresh is under way
+        # Meanwhile every other handshake goes ahead at once, without a staple.
+        for _ in range(8):
+            took, out = timed_status(port, pki)
+            assert "OCSP response: no response sent" in out and "Verify return code: 0" in out, out
+            assert took < 2, (took, h.log())
+        if first:
+            first.join()
+            took, out = result["t"]
+            assert "Verify return code: 0" in out, out
+            assert took < 8, took
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "no complete response in time" not in h.log():
+            time.sleep(0.2)
+        assert "no complete response in time" in h.log(), h.log()
+    finally:
+        h.remove()
+        silent.close()
