@@ -6,6 +6,8 @@
 #include "src/key_binding.h"
 #include "src/plain_http.h"
 
+#include <cstring>
+
 APLOG_USE_MODULE(gnutls);
 
 namespace mgs::httpd {
@@ -123,7 +125,7 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
 {
     switch (phase) {
     case Phase::open: return APR_SUCCESS;
-    case Phase::plain_http:
+    case Phase::plain_http: return plain.avail() > 0 ? APR_SUCCESS : APR_EOF;
     case Phase::closed: return APR_EOF;
     case Phase::failed: return APR_ECONNABORTED;
     case Phase::handshake: break;
@@ -157,15 +159,19 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
             return switch_protocol();
         }
         if (transport.saw_plain_http()) {
-            std::string reply = plain_http_response(https_url(*this));
-            transport.queue_bucket(apr_bucket_heap_create(reply.data(), reply.size(), nullptr, c->bucket_alloc));
-            transport.pass_output(true);
+            // As mod_ssl does: Apache reads a stand-in request line from us
+            // and answers it with its own 400 (ErrorDocument and the access
+            // log apply; reject_plain_http says why), sent in the clear.
+            static constexpr std::string_view stand_in = "GET / HTTP/1.0\r\n\r\n";
+            auto room = plain.reserve(stand_in.size());
+            std::memcpy(room.data(), stand_in.data(), stand_in.size());
+            plain.commit(stand_in.size());
             phase = Phase::plain_http;
             c->keepalive = AP_CONN_CLOSE;
             ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
                           "mod_gnutls: " MGSLOGNO(01308) "plain HTTP request on the TLS port of %s; answered 400 Bad Request",
                           https_url(*this).c_str());
-            return APR_EOF;
+            return APR_SUCCESS;
         }
         if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
             if (transport.would_block() && block == APR_NONBLOCK_READ) {
@@ -316,6 +322,15 @@ int refuse(request_rec* r, const ConnState* st)
 }
 
 } // namespace
+
+int reject_plain_http(request_rec* r)
+{
+    ConnState* st = r->connection ? conn_state(r->connection) : nullptr;
+    if (!st || st->phase != Phase::plain_http || r->main || r->prev)
+        return DECLINED;
+    apr_table_setn(r->notes, "error-notes", apr_pstrdup(r->pool, plain_http_error_notes(https_url(*st)).c_str()));
+    return HTTP_BAD_REQUEST;
+}
 
 int check_request_vhost(request_rec* r)
 {

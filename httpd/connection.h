@@ -16,7 +16,7 @@ namespace mgs::httpd {
 enum class Phase {
     handshake,  // nothing decided yet
     open,       // handshake done, application data flows
-    plain_http, // the client spoke HTTP: answered with a plaintext 400
+    plain_http, // the client spoke HTTP: Apache answers a stand-in request with 400, in the clear
     failed,     // handshake or record layer failed: the connection is dead
     closed,     // close_notify sent at the end of the connection
 };
@@ -74,6 +74,9 @@ int pre_connection(conn_rec* c, void* csd);
 // Pool userdata key marking a connection on which TLS was switched off.
 inline constexpr const char* engine_disabled_key = "mod_gnutls:engine-disabled";
 int process_connection(conn_rec* c);
+// post_read_request, first: the stand-in request of a client that spoke
+// plain HTTP to the TLS port gets Apache's 400 with mod_ssl's reason.
+int reject_plain_http(request_rec* r);
 // post_read_request: 421 Misdirected Request when Host names a virtual host
 // whose identity (certificate, key, priorities, client authentication, SRP)
 // differs from that of the virtual host the handshake chose; 403 when the

@@ -19,6 +19,8 @@ constexpr apr_off_t output_batch = 64 * 1024;
 // Appends the next decrypted record to st.plain.
 apr_status_t read_more_plain(ConnState& st, apr_read_type_e block)
 {
+    if (st.phase == Phase::plain_http)
+        return APR_EOF; // after the stand-in request line: no TLS to read
     st.transport.set_block(block);
     for (int retries = 0;;) {
         ssize_t n = st.tls.recv(st.plain.reserve(record_plaintext_max));
@@ -76,7 +78,8 @@ apr_status_t deliver(ConnState& st, apr_bucket_brigade* bb, ap_input_mode_t mode
         // HUGE_STRING_LEN, the most the protocol code asks for at once.
         for (;;) {
             const char* start = st.plain.begin();
-            if (const void* lf = std::memchr(start, '\n', st.plain.avail())) {
+            const void* lf = st.plain.avail() > 0 ? std::memchr(start, '\n', st.plain.avail()) : nullptr;
+            if (lf) {
                 len = static_cast<const char*>(lf) - start + 1;
                 break;
             }
@@ -161,6 +164,15 @@ apr_status_t output_filter(ap_filter_t* f, apr_bucket_brigade* bb)
                 // Only this write is swallowed; later ones fail.
                 return st->tls.is_client() && st->phase == Phase::failed ? APR_SUCCESS : rv;
             }
+        if (st->phase == Phase::plain_http) {
+            // Apache's 400 for a plain-HTTP client, in the clear.
+            while (!APR_BRIGADE_EMPTY(bb)) {
+                apr_bucket* e = APR_BRIGADE_FIRST(bb);
+                APR_BUCKET_REMOVE(e);
+                st->transport.queue_bucket(e);
+            }
+            return st->transport.pass_output(true);
+        }
         if (st->phase != Phase::open) {
             // Nothing more can reach this peer (Apache may still try to
             // send an error page for the request it could not read).

@@ -61,6 +61,7 @@ void register_hooks(apr_pool_t*)
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_ssl_bind_outgoing(bind_outgoing, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);
+    ap_hook_post_read_request(reject_plain_http, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_post_read_request(check_request_vhost, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_access_checker(check_client_access, nullptr, nullptr, APR_HOOK_MIDDLE);
     // Again where `Satisfy Any` cannot turn a refusal into a password

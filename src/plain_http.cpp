@@ -36,22 +36,13 @@ std::string escape_html(std::string_view s)
 
 } // namespace
 
-std::string plain_http_response(std::string_view https_url)
+std::string plain_http_error_notes(std::string_view https_url)
 {
     // The sentences mod_ssl uses, so monitoring that looks for them keeps working.
-    std::string body =
-        "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n"
-        "<html><head>\n<title>400 Bad Request</title>\n</head><body>\n<h1>Bad Request</h1>\n"
-        "<p>Your browser sent a request that this server could not understand.<br />\n"
-        "Reason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n"
-        " Instead use the HTTPS scheme to access this URL, please.<br />\n</p>\n"
-        "<p>This port speaks HTTPS: <a href=\"" + escape_html(https_url) + "\">" + escape_html(https_url) +
-        "</a></p>\n</body></html>\n";
-    return "HTTP/1.1 400 Bad Request\r\n"
-           "Content-Type: text/html; charset=iso-8859-1\r\n"
-           "Content-Length: " + std::to_string(body.size()) + "\r\n"
-           "Connection: close\r\n"
-           "\r\n" + body;
+    return "Reason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n"
+           " Instead use the HTTPS scheme to access this URL, please.<br />\n"
+           "This port speaks HTTPS: <a href=\"" + escape_html(https_url) + "\">" + escape_html(https_url) +
+           "</a><br />\n";
 }
 
 } // namespace mgs

@@ -12,8 +12,10 @@ namespace mgs {
 // an SSLv2 hello (0x80); an HTTP request starts with a method in capitals.
 bool looks_like_plain_http(std::span<const std::uint8_t> first_bytes);
 
-// The complete plaintext "400 Bad Request" response, body included, that
-// tells the client to use `https_url` (e.g. "https://www.example.com:8443/").
-std::string plain_http_response(std::string_view https_url);
+// The "error-notes" (HTML) of the 400 Bad Request that Apache sends, with
+// its own error machinery (ErrorDocument, the access log), to a client that
+// spoke plain HTTP to a TLS port: mod_ssl's sentences and a link to
+// `https_url` (e.g. "https://www.example.com:8443/"), escaped.
+std::string plain_http_error_notes(std::string_view https_url);
 
 } // namespace mgs

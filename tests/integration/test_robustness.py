@@ -102,3 +102,32 @@ def test_handshake_failure_logged_with_reason(server, pki):
     lines = [l for l in h.log().splitlines() if "handshake failed" in l.lower()]
     assert any("cipher" in l.lower() and "[gnutls:info]" in l for l in lines), h.log()
     still_serves(h, port, pki)
+
+
+def test_plain_http_400_goes_through_apache(tmp_path, pki):
+    """The 400 is Apache's own: the vhost's ErrorDocument replaces the page
+    and the access log records the request with status 400 (as mod_ssl)."""
+    chain, key = pki.identity("robust-errordoc", "p256")
+    h = Httpd(timeout=3)  # mod_log_config is built into Debian's httpd
+    port = free_ports(1)[0]
+    access_log = h.root / "logs" / "access.log"
+    h.write_config(vhost(port, chain, key, extra="\n".join([
+        '  ErrorDocument 400 "Use the https scheme on this port"',
+        f'  CustomLog {access_log} "%a %>s %r"'])), [port])
+    h.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET /some/where HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            reply = read_all(s)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply
+        assert body == b"Use the https scheme on this port", reply
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (access_log.exists() and " 400 " in access_log.read_text()):
+            time.sleep(0.1)
+        lines = access_log.read_text().splitlines()
+        assert any(line.startswith("127.0.0.1 400 ") for line in lines), lines
+        rc, out = gnutls_cli(port, pki.ca_cert)
+        assert rc == 0 and ("HTTP/1.1 200" in out or "HTTP/1.1 404" in out), out
+    finally:
+        h.remove()

@@ -96,17 +96,12 @@ TEST(PlainHttp, RecognisesMethodsNotTls)
     EXPECT_FALSE(looks_like_plain_http(bytes("")));
 }
 
-TEST(PlainHttp, ResponseIsACompleteHttp400)
+TEST(PlainHttp, ErrorNotesSayWhatToDoAndEscapeTheUrl)
 {
-    std::string r = plain_http_response("https://example.org:8443/");
-    ASSERT_EQ(r.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u);
-    auto split = r.find("\r\n\r\n");
-    ASSERT_NE(split, std::string::npos);
-    std::string body = r.substr(split + 4);
-    EXPECT_NE(r.find("Content-Length: " + std::to_string(body.size()) + "\r\n"), std::string::npos);
-    EXPECT_NE(body.find("speaking plain HTTP to an SSL-enabled server port"), std::string::npos);
-    EXPECT_NE(body.find("https://example.org:8443/"), std::string::npos);
-    EXPECT_EQ(plain_http_response("https://x/<script>").find("<script>"), std::string::npos);
+    std::string notes = plain_http_error_notes("https://example.org:8443/");
+    EXPECT_NE(notes.find("speaking plain HTTP to an SSL-enabled server port"), std::string::npos);
+    EXPECT_NE(notes.find("<a href=\"https://example.org:8443/\">"), std::string::npos);
+    EXPECT_EQ(plain_http_error_notes("https://x/<script>").find("<script>"), std::string::npos);
 }
 
 TEST(SecretSource, ReadsFileEnvAndProgram)
