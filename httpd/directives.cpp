@@ -11,6 +11,7 @@
 #include <ap_provider.h>
 #include <ap_socache.h>
 #include "keystore/secret_source.h"
+#include "pkcs11/url.h"
 
 #include <string>
 
@@ -72,6 +73,12 @@ const char* set_path(cmd_parms* cmd, void*, const char* arg)
 template <Text Member>
 const char* set_key_reference(cmd_parms* cmd, void*, const char* arg)
 {
+    // A pkcs11: URL is checked here, by p11-kit's parser (the one GnuTLS
+    // uses), so the error has the line number; the URL is not echoed, it
+    // may hold a PIN.
+    if (pkcs11::is_pkcs11_url(arg))
+        if (std::string why = pkcs11::url_syntax_error(arg); !why.empty())
+            return fail(cmd, "not a valid pkcs11: URL (RFC 7512): " + why);
     config_of(cmd)->*Member = key_or_file_reference(cmd, arg);
     return nullptr;
 }

@@ -246,8 +246,8 @@ std::vector<std::string> with_url_modules(server_rec* base, std::vector<std::str
         const ServerConfig* sc = server_config(s);
         for (const auto* ref : {&sc->key_file, &sc->cert_file, &sc->proxy_key_file})
             if (*ref && pkcs11::is_pkcs11_url(**ref))
-                if (std::string path = pkcs11::url_attribute(**ref, "module-path"); !path.empty())
-                    named.push_back(path);
+                if (auto path = pkcs11::url_module_path(**ref); path && !path->empty())
+                    named.push_back(*path);
     }
     if (modules.empty() && named.empty())
         return modules;

@@ -306,7 +306,7 @@ std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const
     Secret pin = options.pin;
     // RFC 7512 pin-source (GnuTLS itself ignores it): "file:PATH" or, as
     // p11-kit spells a program, "|PROGRAM".
-    if (std::string source = url_attribute(reference, "pin-source"); !source.empty() && pin.empty()) {
+    if (std::string source = url_pin_source(reference).value_or(""); !source.empty() && pin.empty()) {
         if (source.starts_with("|"))
             source = "exec:" + source.substr(1);
         else if (source.starts_with("file://"))

@@ -1,63 +1,85 @@
 #include "pkcs11/url.h"
 
+#include <p11-kit/uri.h>
+
+#include <cstdlib>
+#include <memory>
+
 namespace mgs::pkcs11 {
+
+namespace {
+
+struct UriFree {
+    void operator()(P11KitUri* u) const { p11_kit_uri_free(u); }
+};
+using UriHandle = std::unique_ptr<P11KitUri, UriFree>;
+
+struct Parsed {
+    UriHandle uri;
+    int rc = P11_KIT_URI_NO_MEMORY;
+};
+
+Parsed parse(std::string_view url)
+{
+    Parsed p{UriHandle(p11_kit_uri_new())};
+    if (!p.uri)
+        return p;
+    std::string text(url); // p11-kit wants a NUL-terminated string
+    p.rc = p11_kit_uri_parse(text.c_str(), P11_KIT_URI_FOR_ANY, p.uri.get());
+    // `text` may hold a PIN: wipe it before it is freed.
+    for (char& ch : text)
+        *static_cast<volatile char*>(&ch) = 0;
+    return p;
+}
+
+std::optional<std::string> attribute(std::string_view url, const char* (*get)(const P11KitUri*))
+{
+    Parsed p = parse(url);
+    if (p.rc != P11_KIT_URI_OK)
+        return std::nullopt;
+    const char* value = get(p.uri.get());
+    return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+} // namespace
 
 bool is_pkcs11_url(std::string_view reference) { return reference.starts_with("pkcs11:"); }
 
+std::string url_syntax_error(std::string_view url)
+{
+    Parsed p = parse(url);
+    if (p.rc == P11_KIT_URI_OK)
+        return {};
+    const char* why = p11_kit_uri_message(p.rc);
+    return why ? why : "not a valid pkcs11: URL";
+}
+
 std::string redact_url(std::string_view url)
 {
-    // Attributes are separated by ';' in the path and '&' in the query.
-    std::string out;
-    std::size_t i = 0;
-    while (i < url.size()) {
-        std::size_t end = url.find_first_of(";?&", i + 1);
-        if (end == std::string_view::npos)
-            end = url.size();
-        std::string_view part = url.substr(i, end - i);
-        std::string_view attr = part;
-        if (!attr.empty() && (attr[0] == ';' || attr[0] == '?' || attr[0] == '&'))
-            attr.remove_prefix(1);
-        else if (attr.starts_with("pkcs11:"))
-            attr.remove_prefix(7); // the first attribute follows the scheme
-        std::size_t name_end = part.size() - attr.size();
-        if (attr.starts_with("pin-value=") || attr.starts_with("pin-source=")) {
-            out += part.substr(0, name_end + attr.find('=') + 1);
-            out += "***";
-        } else {
-            out += part;
-        }
-        i = end;
+    Parsed p = parse(url);
+    if (p.rc != P11_KIT_URI_OK) {
+        const char* why = p11_kit_uri_message(p.rc);
+        return std::string("pkcs11:(an invalid URL: ") + (why ? why : "unparsable") + ")";
     }
+    // p11-kit frees (does not wipe) its copies of the pins; they live only
+    // for this call, in the process that holds the URL anyway.
+    bool had_pin = p11_kit_uri_get_pin_value(p.uri.get()) != nullptr;
+    bool had_source = p11_kit_uri_get_pin_source(p.uri.get()) != nullptr;
+    p11_kit_uri_set_pin_value(p.uri.get(), nullptr);
+    p11_kit_uri_set_pin_source(p.uri.get(), nullptr);
+    char* formatted = nullptr;
+    if (p11_kit_uri_format(p.uri.get(), P11_KIT_URI_FOR_ANY, &formatted) != P11_KIT_URI_OK || !formatted)
+        return "pkcs11:(a URL that could not be formatted)";
+    std::string out(formatted);
+    std::free(formatted);
+    for (const char* marker : {had_pin ? "pin-value=***" : nullptr, had_source ? "pin-source=***" : nullptr})
+        if (marker)
+            out += (out.find('?') == std::string::npos ? "?" : "&") + std::string(marker);
     return out;
 }
 
-std::string url_attribute(std::string_view url, std::string_view name)
-{
-    for (char sep : {':', ';', '?', '&'}) {
-        std::string key = std::string(1, sep) + std::string(name) + "=";
-        auto pos = url.find(key);
-        if (pos == std::string_view::npos)
-            continue;
-        std::string_view raw = url.substr(pos + key.size());
-        raw = raw.substr(0, raw.find_first_of(";?&"));
-        auto hex = [](char ch) {
-            return ch >= '0' && ch <= '9'   ? ch - '0'
-                   : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                   : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                            : -1;
-        };
-        std::string out;
-        for (std::size_t i = 0; i < raw.size(); ++i) {
-            if (raw[i] == '%' && i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
-                out += static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2]));
-                i += 2;
-            } else {
-                out += raw[i];
-            }
-        }
-        return out;
-    }
-    return {};
-}
+std::optional<std::string> url_module_path(std::string_view url) { return attribute(url, p11_kit_uri_get_module_path); }
+
+std::optional<std::string> url_pin_source(std::string_view url) { return attribute(url, p11_kit_uri_get_pin_source); }
 
 } // namespace mgs::pkcs11

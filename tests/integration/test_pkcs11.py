@@ -137,3 +137,22 @@ def test_pin_value_is_redacted_in_errors(hsm):
     out = refused(hsm, ("x.p11", hsm["a"][1], "pkcs11:token=tok-a;object=missing;pin-value=98765432", ""))
     assert "98765432" not in out
     assert "pin-value=***" in out
+
+
+@pytest.mark.parametrize("directive", ["GnuTLSKeyFile", "GnuTLSCertificateFile"])
+def test_invalid_url_fails_configtest_without_echoing_it(hsm, directive):
+    url, chain = hsm["a"]
+    bad = "pkcs11:token=tok-a;object=web%zz;pin-value=24681357"
+    lines = ("x.p11", bad, url, f"GnuTLSPIN {PIN_A}") if directive == "GnuTLSCertificateFile" \
+        else ("x.p11", chain, bad, "")
+    out = refused(hsm, lines)
+    assert directive in out and "not a valid pkcs11: URL" in out and "encoding" in out, out
+    assert "24681357" not in out
+
+
+def test_certificate_url_pin_is_redacted_in_errors(hsm):
+    url, _ = hsm["a"]
+    out = refused(hsm, ("x.p11", "pkcs11:pin-value=13572468;token=tok-a;object=no-such-cert;type=cert", url,
+                        f"GnuTLSPIN {PIN_A}"))
+    assert "GnuTLSCertificateFile" in out and "object=no-such-cert" in out, out
+    assert "13572468" not in out and "pin-value=***" in out

@@ -145,26 +145,40 @@ TEST_F(SoftHsmToken, MissingObjectIsNamed)
     }
 }
 
-TEST(Pkcs11Url, ReadsAttributes)
+TEST(Pkcs11Url, ReadsTheAttributesGnuTlsLeavesToUs)
 {
-    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a%20b;object=c", "token"), "a b");
-    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a;object=c?module-path=/x/y.so&pin-source=file:/p", "module-path"),
-              "/x/y.so");
-    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a?pin-source=file:/p", "pin-source"), "file:/p");
-    EXPECT_EQ(pkcs11::url_attribute("pkcs11:token=a", "object"), "");
-    EXPECT_EQ(pkcs11::url_attribute("pkcs11:object=%zz", "object"), "%zz");
+    EXPECT_EQ(pkcs11::url_module_path("pkcs11:token=a;object=c?module-path=/x/y%20z.so&pin-source=file:/p"),
+              "/x/y z.so");
+    EXPECT_EQ(pkcs11::url_pin_source("pkcs11:token=a?pin-source=file:/p"), "file:/p");
+    EXPECT_EQ(pkcs11::url_pin_source("pkcs11:token=a;object=b"), std::nullopt);
+    EXPECT_EQ(pkcs11::url_module_path("pkcs11:object=%zz?module-path=/x.so"), std::nullopt);
 }
 
-TEST(Pkcs11Url, RedactsPins)
+TEST(Pkcs11Url, SyntaxErrorsComeFromP11Kit)
 {
-    EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a;object=b;pin-value=1234"), "pkcs11:token=a;object=b;pin-value=***");
+    EXPECT_EQ(pkcs11::url_syntax_error("pkcs11:token=a;object=b"), "");
+    EXPECT_EQ(pkcs11::url_syntax_error("pkcs11:token=a%20b;id=%01%02;type=private"), "");
+    EXPECT_NE(pkcs11::url_syntax_error("pkcs11:object=%zz"), "");
+    EXPECT_NE(pkcs11::url_syntax_error("pkcs11:token=a;pin-value=12%z3"), "");
+}
+
+TEST(Pkcs11Url, RedactsPinsWhereverTheyStand)
+{
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a;object=b;pin-value=1234"), "pkcs11:token=a;object=b?pin-value=***");
     EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a?pin-source=file:/x&module-name=softhsm2"),
-              "pkcs11:token=a?pin-source=***&module-name=softhsm2");
+              "pkcs11:token=a?module-name=softhsm2&pin-source=***");
     EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a"), "pkcs11:token=a");
     // The first attribute follows the scheme, not a separator.
-    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-value=1234;token=a"), "pkcs11:pin-value=***;token=a");
-    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-value=1234"), "pkcs11:pin-value=***");
-    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-source=file:/run/pin?module-name=x"), "pkcs11:pin-source=***?module-name=x");
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-value=1234;token=a"), "pkcs11:token=a?pin-value=***");
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:pin-value=1234"), "pkcs11:?pin-value=***");
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a?pin-value=12&pin-value=34"), "pkcs11:token=a?pin-value=***");
+    // Percent-encoded names and values are what p11-kit decodes.
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a;pin-%76alue=5678").find("5678"), std::string::npos);
+    EXPECT_EQ(pkcs11::redact_url("pkcs11:token=a;pin-value=%35%36%37%38").find("%35%36"), std::string::npos);
+    // An unparsable URL is not echoed.
+    std::string bad = pkcs11::redact_url("pkcs11:object=%zz;pin-value=4321");
+    EXPECT_EQ(bad.find("4321"), std::string::npos);
+    EXPECT_NE(bad.find("invalid"), std::string::npos);
 }
 
 } // namespace
