@@ -19,6 +19,15 @@
 #include <http_vhost.h>
 #include <util_filter.h>
 
+#include <cstddef>
+
+// For C++, APR computes offsetof by subtracting a null pointer (in its ring
+// macros: APR_BRIGADE_INSERT_TAIL, APR_BRIGADE_SENTINEL, ...), which is
+// undefined behaviour and which clang warns about. Its C structs are
+// standard-layout, so the standard offsetof gives the same offsets.
+#undef APR_OFFSETOF
+#define APR_OFFSETOF(s_type, field) offsetof(s_type, field)
+
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA gnutls_module;
 }
