@@ -3,8 +3,9 @@
 
 #include "httpd/connection.h"
 
+#include "src/line_splitter.h"
+
 #include <algorithm>
-#include <cstring>
 
 APLOG_USE_MODULE(gnutls);
 
@@ -74,27 +75,18 @@ apr_status_t deliver(ConnState& st, apr_bucket_brigade* bb, ap_input_mode_t mode
 {
     std::size_t len = 0;
     if (mode == AP_MODE_GETLINE) {
-        // A whole line if we can, as the core filter would give; at most
-        // HUGE_STRING_LEN, the most the protocol code asks for at once.
-        for (;;) {
-            const char* start = st.plain.begin();
-            const void* lf = st.plain.avail() > 0 ? std::memchr(start, '\n', st.plain.avail()) : nullptr;
-            if (lf) {
-                len = static_cast<const char*>(lf) - start + 1;
-                break;
-            }
-            if (st.plain.avail() >= HUGE_STRING_LEN) {
-                len = st.plain.avail();
-                break;
-            }
-            apr_status_t rv = read_plain(st, block);
-            if (rv != APR_SUCCESS) {
-                if (st.plain.avail() == 0 || !(APR_STATUS_IS_EAGAIN(rv) || rv == APR_EOF))
-                    return rv;
-                len = st.plain.avail();
-                break;
-            }
-        }
+        // A whole line if we can, as the core filter would give; without a
+        // '\n', what is buffered once it reaches HUGE_STRING_LEN, the most
+        // the protocol code asks for at once (src/line_splitter.h).
+        apr_status_t rv = APR_SUCCESS;
+        len = next_line(st.plain, HUGE_STRING_LEN, [&] {
+            rv = read_plain(st, block);
+            if (rv == APR_SUCCESS)
+                return ReadOutcome::appended;
+            return APR_STATUS_IS_EAGAIN(rv) || rv == APR_EOF ? ReadOutcome::ended : ReadOutcome::failed;
+        });
+        if (len == 0)
+            return rv;
     } else {
         if (st.plain.avail() == 0)
             if (apr_status_t rv = read_plain(st, block); rv != APR_SUCCESS)
