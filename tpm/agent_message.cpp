@@ -9,6 +9,13 @@ namespace mgs::tpm {
 
 namespace {
 
+struct RequestHeader {
+    std::uint32_t key;
+    std::int32_t scheme;
+    std::uint32_t kind;
+    std::uint32_t flags;
+};
+
 Bytes answer(std::uint8_t status, const void* data, std::size_t size)
 {
     Bytes out(1 + size);
@@ -35,6 +42,27 @@ Bytes open_answer(std::span<const std::uint8_t> answer, std::string_view silent)
     if (answer[0] != 0)
         throw Error(std::string(answer.begin() + 1, answer.end()));
     return Bytes(answer.begin() + 1, answer.end());
+}
+
+Bytes encode_request(std::uint32_t key, const SignRequest& request)
+{
+    Bytes msg(sizeof(RequestHeader));
+    RequestHeader h{key, static_cast<std::int32_t>(request.scheme), static_cast<std::uint32_t>(request.kind),
+                    request.gnutls_flags};
+    std::memcpy(msg.data(), &h, sizeof h);
+    msg.insert(msg.end(), request.input.begin(), request.input.end());
+    return msg;
+}
+
+std::optional<AgentRequest> decode_request(std::span<const std::uint8_t> message)
+{
+    if (message.size() < sizeof(RequestHeader))
+        return std::nullopt;
+    RequestHeader h;
+    std::memcpy(&h, message.data(), sizeof h);
+    return AgentRequest{h.key,
+                        SignRequest{static_cast<gnutls_sign_algorithm_t>(h.scheme), static_cast<SignInput>(h.kind),
+                                    message.subspan(sizeof h), h.flags}};
 }
 
 } // namespace mgs::tpm

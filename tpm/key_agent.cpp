@@ -30,13 +30,6 @@ namespace mgs::tpm {
 
 namespace {
 
-// One request: which key, which TLS scheme, and the bytes GnuTLS gave.
-struct RequestHeader {
-    std::uint32_t key;
-    std::int32_t scheme;
-    std::uint32_t kind;
-    std::uint32_t flags;
-};
 constexpr std::size_t max_message = 16384;
 constexpr int client_timeout_s = 5;
 // How often the agent may try to reach a TPM that went away.
@@ -348,15 +341,12 @@ void KeyAgent::serve(const AgentSetup& setup)
         policy.allowed_uids = setup.allowed_uids;
         AgentConnections connections(listen_fd_, policy, setup.log);
         auto handle = [&](std::span<const std::uint8_t> msg) -> Bytes {
-            if (msg.size() < sizeof(RequestHeader))
+            std::optional<AgentRequest> r = decode_request(msg);
+            if (!r)
                 return error_answer("malformed request");
-            RequestHeader h;
-            std::memcpy(&h, msg.data(), sizeof h);
-            SignRequest req{static_cast<gnutls_sign_algorithm_t>(h.scheme), static_cast<SignInput>(h.kind),
-                            msg.subspan(sizeof h), h.flags};
             try {
                 // AgentLoop arms alarm() around each TPM command.
-                Bytes reply = ok_answer(loop.sign(h.key, req));
+                Bytes reply = ok_answer(loop.sign(r->key, r->request));
                 ::alarm(0);
                 return reply;
             } catch (const std::exception& e) {
@@ -427,11 +417,7 @@ int KeyAgent::connect_client()
 
 Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
 {
-    Bytes msg(sizeof(RequestHeader));
-    RequestHeader h{static_cast<std::uint32_t>(index), static_cast<std::int32_t>(req.scheme),
-                    static_cast<std::uint32_t>(req.kind), req.gnutls_flags};
-    std::memcpy(msg.data(), &h, sizeof h);
-    msg.insert(msg.end(), req.input.begin(), req.input.end());
+    Bytes msg = encode_request(static_cast<std::uint32_t>(index), req);
 
     // A pooled connection may have died with a previous agent: one retry on
     // a fresh connection.
