@@ -60,6 +60,12 @@ std::optional<AgentRequest> decode_request(std::span<const std::uint8_t> message
         return std::nullopt;
     RequestHeader h;
     std::memcpy(&h, message.data(), sizeof h);
+    // Only values of the enums: any other int is not a gnutls_sign_algorithm_t
+    // (whose range is that of its enumerators) and must not become one.
+    if (h.scheme <= GNUTLS_SIGN_UNKNOWN || h.scheme > GNUTLS_SIGN_MAX ||
+        (h.kind != static_cast<std::uint32_t>(SignInput::message) &&
+         h.kind != static_cast<std::uint32_t>(SignInput::digest)))
+        return std::nullopt;
     return AgentRequest{h.key,
                         SignRequest{static_cast<gnutls_sign_algorithm_t>(h.scheme), static_cast<SignInput>(h.kind),
                                     message.subspan(sizeof h), h.flags}};

@@ -26,7 +26,8 @@ struct AgentRequest {
     SignRequest request; // its input points into the message decoded
 };
 Bytes encode_request(std::uint32_t key, const SignRequest& request);
-// std::nullopt for a message too short to hold the header.
+// std::nullopt for a malformed message: too short to hold the header, or a
+// scheme or kind that is none of GnuTLS's signature algorithms or SignInput's.
 std::optional<AgentRequest> decode_request(std::span<const std::uint8_t> message);
 
 } // namespace mgs::tpm

@@ -43,6 +43,27 @@ TEST(AgentMessage, ShortRequestIsMalformed)
     EXPECT_TRUE(tpm::decode_request(msg));
 }
 
+// Found by tests/fuzz/fuzz_agent_message: a scheme outside
+// gnutls_sign_algorithm_t's range became an enum value (undefined
+// behaviour, reported by UBSan where the agent read it).
+TEST(AgentMessage, SchemeOrKindOutsideTheirEnumsIsMalformed)
+{
+    auto with = [](std::int32_t scheme, std::uint32_t kind) {
+        Bytes msg = tpm::encode_request(0, {GNUTLS_SIGN_RSA_SHA256, SignInput::message, {}, 0});
+        std::memcpy(msg.data() + 4, &scheme, 4);
+        std::memcpy(msg.data() + 8, &kind, 4);
+        return tpm::decode_request(msg);
+    };
+    EXPECT_TRUE(with(GNUTLS_SIGN_RSA_SHA256, 0));
+    EXPECT_TRUE(with(GNUTLS_SIGN_MAX, 1));
+    EXPECT_FALSE(with(GNUTLS_SIGN_UNKNOWN, 0));
+    EXPECT_FALSE(with(-1, 0));
+    EXPECT_FALSE(with(GNUTLS_SIGN_MAX + 1, 0));
+    EXPECT_FALSE(with(static_cast<std::int32_t>(0x88888888u), 0));
+    EXPECT_FALSE(with(GNUTLS_SIGN_RSA_SHA256, 2));
+    EXPECT_FALSE(with(GNUTLS_SIGN_RSA_SHA256, 0xffffffffu));
+}
+
 TEST(AgentMessage, Answers)
 {
     Bytes result{9, 8, 7};
