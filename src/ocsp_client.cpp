@@ -113,7 +113,11 @@ CheckedOcspResponse check_ocsp_response(const Bytes& der, gnutls_x509_crt_t cert
             throw Error("the OCSP response's nonce does not match the request's");
     }
     CheckedOcspResponse out{der, std::chrono::system_clock::time_point::max()};
-    if (next_update != static_cast<time_t>(-1))
+    // A nextUpdate beyond what system_clock holds (nanoseconds: the year
+    // 2262) is taken as none; from_time_t() would overflow.
+    constexpr auto clock_max_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count();
+    if (next_update != static_cast<time_t>(-1) && next_update < clock_max_seconds)
         out.next_update = std::chrono::system_clock::from_time_t(next_update);
     return out;
 }

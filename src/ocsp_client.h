@@ -27,7 +27,8 @@ OcspRequest make_ocsp_request(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, 
 
 struct CheckedOcspResponse {
     Bytes der;
-    std::chrono::system_clock::time_point next_update; // or max() if the responder gave none
+    // max() if the responder gave none, or one later than system_clock holds
+    std::chrono::system_clock::time_point next_update;
 };
 
 // Accepts the response only if it is successful, signed by the issuer (or
