@@ -197,7 +197,7 @@ apr_status_t ConnState::ensure_handshake(apr_read_type_e block)
         else if (tls.client_certificate().status == ClientCertStatus::failed)
             ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c, "mod_gnutls: TLS handshake failed: client certificate rejected: %s",
                           tls.client_certificate().reason.c_str());
-        else if (rc == GNUTLS_E_NO_CERTIFICATE_FOUND)
+        else if (rc == GNUTLS_E_NO_CERTIFICATE_FOUND || rc == GNUTLS_E_CERTIFICATE_REQUIRED) // TLS 1.2, 1.3
             ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, c,
                           "mod_gnutls: " MGSLOGNO(01306) "TLS handshake failed: the client sent no certificate (GnuTLSClientVerify require)");
         else if (std::string why_sign = take_last_sign_error(); !why_sign.empty())

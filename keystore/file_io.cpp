@@ -2,9 +2,11 @@
 
 #include "keystore/error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <string_view>
 #include <unistd.h>
 
@@ -37,24 +39,44 @@ std::string_view as_text(std::span<const std::uint8_t> data)
 
 Bytes read_file(const std::string& path)
 {
+    // Key and PIN files pass through here: read straight into the result,
+    // sized from fstat, and wipe every buffer left behind (a grown vector's
+    // old storage, a partial read that fails), so no copy of the file
+    // survives in freed memory or on the stack.
+    constexpr std::size_t max_size = 16 * 1024 * 1024;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0)
         throw Error("cannot read " + path + ": " + std::strerror(errno));
-    Bytes out;
-    std::uint8_t buf[8192];
+    struct stat st {};
+    std::size_t expected = ::fstat(fd.get(), &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
+    Bytes out(std::min(expected, max_size) + 1); // one more byte sees the end without growing
+    std::size_t used = 0;
+    auto fail = [&](const std::string& why) {
+        explicit_bzero(out.data(), out.size());
+        throw Error("cannot read " + path + ": " + why);
+    };
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (used == out.size()) {
+            if (out.size() > max_size)
+                fail("larger than 16 MiB, not a key or certificate file");
+            Bytes bigger(out.size() * 2);
+            std::memcpy(bigger.data(), out.data(), used);
+            explicit_bzero(out.data(), out.size());
+            out.swap(bigger);
+        }
+        ssize_t n = ::read(fd.get(), out.data() + used, out.size() - used);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            throw Error("cannot read " + path + ": " + std::strerror(errno));
+            fail(std::strerror(errno));
         }
         if (n == 0)
             break;
-        out.insert(out.end(), buf, buf + n);
-        if (out.size() > 16 * 1024 * 1024)
-            throw Error("cannot read " + path + ": larger than 16 MiB, not a key or certificate file");
+        used += static_cast<std::size_t>(n);
     }
+    if (used > max_size)
+        fail("larger than 16 MiB, not a key or certificate file");
+    out.resize(used); // shrinking keeps the storage: nothing is copied
     return out;
 }
 

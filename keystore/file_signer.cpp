@@ -86,9 +86,13 @@ std::shared_ptr<Signer> FileKeyBackend::open(std::string_view reference, const K
 {
     std::string path(reference);
     Bytes data = read_file(path);
-    std::shared_ptr<Signer> signer = load_key_bytes(data, path, options.pin);
-    gnutls_memset(data.data(), 0, data.size());
-    return signer;
+    // The key file's bytes are wiped however loading ends (a wrong
+    // passphrase throws).
+    struct Wipe {
+        Bytes& b;
+        ~Wipe() { gnutls_memset(b.data(), 0, b.size()); }
+    } wipe{data};
+    return load_key_bytes(data, path, options.pin);
 }
 
 std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const std::string& source,

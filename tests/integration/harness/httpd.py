@@ -30,6 +30,29 @@ def world_readable_dir(prefix):
     return d
 
 
+def sanitizer_env():
+    """Under the sanitizer build (ci/sanitize.sh sets MGS_PRELOAD to the ASan
+    runtime and libstdc++, and MGS_SANITIZER_LOGS to a directory every user can write):
+    the environment that makes httpd load the sanitized module and write
+    every report to that directory, where conftest.py finds it."""
+    preload = os.environ.get("MGS_PRELOAD")
+    logs = os.environ.get("MGS_SANITIZER_LOGS")
+    if not preload or not logs:
+        return {}
+    # Leak checking is off for httpd: Apache frees through pools at exit,
+    # and its children _exit; the unit tests run with it on.
+    return {
+        "LD_PRELOAD": preload,
+        "ASAN_OPTIONS": f"detect_leaks=0:log_path={logs}/asan:halt_on_error=1:"
+                        "allow_user_segv_handler=1:handle_abort=1",
+        "UBSAN_OPTIONS": f"print_stacktrace=1:halt_on_error=1:log_path={logs}/ubsan",
+    }
+
+
+# Every Httpd alive, so conftest.py can mark where each test's log begins.
+LIVE = set()
+
+
 class Httpd:
     def __init__(self, root=None, mpm="event", extra_modules=(), timeout=10, env=None):
         self.root = Path(root) if root else world_readable_dir("mgs-httpd-")
@@ -37,7 +60,9 @@ class Httpd:
         self.mpm = mpm
         self.timeout = timeout
         self.extra_modules = list(extra_modules)
-        self.env = dict(os.environ, **(env or {}))
+        self.env = {**os.environ, **sanitizer_env(), **(env or {})}
+        self.log_mark = 0
+        LIVE.add(self)
         self.proc = None
         for d in ("logs", "run", "htdocs"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
@@ -91,6 +116,7 @@ class Httpd:
     def start(self, expect_ok=True):
         if self.error_log.exists():
             self.error_log.unlink()
+        self.log_mark = 0
         self.proc = subprocess.Popen(
             [APACHE, "-d", str(self.root), "-f", str(self.conf), "-DFOREGROUND"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -106,6 +132,10 @@ class Httpd:
         deadline = time.monotonic() + 10
         while not self.pid_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        if sanitizer_env():
+            # The sanitizer run means nothing unless httpd really has the runtime.
+            maps = Path(f"/proc/{self.proc.pid}/maps").read_text()
+            assert "libasan" in maps, "httpd runs without the ASan runtime under MGS_PRELOAD"
         return 0, ""
 
     def pid(self):
@@ -132,10 +162,27 @@ class Httpd:
 
     def remove(self):
         self.stop()
+        LIVE.discard(self)
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def mark_log(self):
+        """From now on log() shows only what is written after this point
+        (conftest.py calls it as each test begins, as pyhttpd does)."""
+        self.log_mark = self.error_log.stat().st_size if self.error_log.exists() else 0
+
     def log(self):
+        """The error log written since the current test began (or since
+        this server started, if later)."""
+        if not self.error_log.exists():
+            return ""
+        with open(self.error_log, "rb") as f:
+            f.seek(self.log_mark)
+            return f.read().decode(errors="replace")
+
+    def full_log(self):
+        """The whole error log since the server started: for what is only
+        logged at startup."""
         return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
 
     def all_logs(self):
