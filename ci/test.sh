@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test
 # (GoogleTest unit tests and the pytest integration tests against a real
-# httpd) through CTest.
+# httpd) through CTest; then the same tests on the AddressSanitizer +
+# UndefinedBehaviorSanitizer build (ci/sanitize.sh). Arguments go to the
+# first ctest run; MGS_QUICK=1 skips the sanitizer run (a quick local check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
 bash ci/build.sh
-cd build
-ctest --output-on-failure "$@"
+(cd build && ctest --output-on-failure "$@")
+if [ "${MGS_QUICK:-0}" != 1 ]; then
+    bash ci/sanitize.sh
+fi
