@@ -11,6 +11,9 @@ packages=(
   # tests and demo: real clients and tools
   gnutls-bin curl openssl python3 python3-pytest nghttp2-client memcached redis-server testssl.sh
   swtpm tpm2-tools tpm2-openssl tpm2-abrmd dbus-daemon dbus-bin
+  # fuzzing (ci/fuzz.sh): clang, its libFuzzer and sanitizer runtimes (only
+  # recommended by clang), llvm-symbolizer for readable reports
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()
