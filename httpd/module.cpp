@@ -60,7 +60,11 @@ void register_hooks(apr_pool_t*)
     ap_hook_child_init(key_agent_child_init, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_ssl_bind_outgoing(bind_outgoing, nullptr, nullptr, APR_HOOK_MIDDLE);
-    ap_hook_process_connection(process_connection, nullptr, nullptr, APR_HOOK_FIRST);
+    // After mod_reqtimeout's process_connection hook (also FIRST), which
+    // arms `RequestReadTimeout handshake=`: we handshake in ours, so without
+    // this the limit would depend on LoadModule order.
+    static const char* const after_reqtimeout[] = {"mod_reqtimeout.c", nullptr};
+    ap_hook_process_connection(process_connection, after_reqtimeout, nullptr, APR_HOOK_FIRST);
     ap_hook_post_read_request(reject_plain_http, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
     ap_hook_post_read_request(check_request_vhost, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_access_checker(check_client_access, nullptr, nullptr, APR_HOOK_MIDDLE);

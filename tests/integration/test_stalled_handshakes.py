@@ -40,11 +40,16 @@ def seconds_until_closed(port, pki, h, limit=40):
     return time.monotonic() - start
 
 
+@pytest.mark.parametrize("load_order", ["reqtimeout-first", "gnutls-first"])
 @pytest.mark.parametrize("mpm", ["event", "prefork"])
-def test_request_read_timeout_handshake_ends_a_stalled_handshake(pki, mpm):
-    # Timeout is long: only mod_reqtimeout's 2 s handshake limit can end it soon.
-    h, port = serve(pki, mpm, timeout=30, modules=["reqtimeout"],
-                    top="RequestReadTimeout handshake=2 header=20 body=20\n")
+def test_request_read_timeout_handshake_ends_a_stalled_handshake(pki, mpm, load_order):
+    # Timeout is long: only mod_reqtimeout's 2 s handshake limit can end it
+    # soon, whichever of the two modules is loaded first.
+    modules, top = ["reqtimeout"], ""
+    if load_order == "gnutls-first":
+        modules, top = [], "LoadModule reqtimeout_module /usr/lib/apache2/modules/mod_reqtimeout.so\n"
+    h, port = serve(pki, mpm, timeout=30, modules=modules,
+                    top=top + "RequestReadTimeout handshake=2 header=20 body=20\n")
     try:
         took = seconds_until_closed(port, pki, h)
         assert 1.5 < took < 10, (took, h.log())
