@@ -2,8 +2,9 @@
 # The test command: installs what is missing, builds, and runs every test
 # (GoogleTest unit tests and the pytest integration tests against a real
 # httpd) through CTest; then the same tests on the AddressSanitizer +
-# UndefinedBehaviorSanitizer build (ci/sanitize.sh). Arguments go to the
-# first ctest run; MGS_QUICK=1 skips the sanitizer run (a quick local check).
+# UndefinedBehaviorSanitizer build (ci/sanitize.sh) and a short run of
+# every fuzz harness (ci/fuzz.sh). Arguments go to the first ctest run;
+# MGS_QUICK=1 skips the sanitizer and fuzz runs (a quick local check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/install-deps.sh
@@ -11,4 +12,5 @@ bash ci/build.sh
 (cd build && ctest --output-on-failure "$@")
 if [ "${MGS_QUICK:-0}" != 1 ]; then
     bash ci/sanitize.sh
+    bash ci/fuzz.sh
 fi
