@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  cmake g++ make pkg-config apache2-dev libgnutls28-dev libp11-kit-dev libtss2-dev libgtest-dev libgmock-dev
+  cmake g++ make pkg-config apache2-dev libgnutls28-dev libssl-dev libp11-kit-dev libtss2-dev libgtest-dev libgmock-dev
   # run
   apache2 softhsm2 p11-kit libtss2-tcti-device0 libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0
   # tests and demo: real clients and tools

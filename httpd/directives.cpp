@@ -181,6 +181,21 @@ const char* set_export_certificates(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+const char* set_rsa_signer(cmd_parms* cmd, void*, const char* arg)
+{
+    RsaEngine engine;
+    if (!strcasecmp(arg, "auto"))
+        engine = RsaEngine::automatic;
+    else if (!strcasecmp(arg, "libcrypto") || !strcasecmp(arg, "openssl"))
+        engine = RsaEngine::libcrypto;
+    else if (!strcasecmp(arg, "gnutls"))
+        engine = RsaEngine::gnutls;
+    else
+        return fail(cmd, std::string("must be auto, libcrypto or gnutls, not '") + arg + "'");
+    config_of(cmd)->rsa_engine = engine;
+    return nullptr;
+}
+
 const char* set_client_verify(cmd_parms* cmd, void* dir, const char* arg)
 {
     ClientVerify mode;
@@ -277,6 +292,8 @@ const command_rec directives[] = {
                   "Authorization of the TPM storage root key"),
     AP_INIT_TAKE1("GnuTLSSRKPINSource", set_secret_source<srk_pin_directives>, nullptr, RSRC_CONF,
                   "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
+    AP_INIT_TAKE1("GnuTLSRSASigner", set_rsa_signer, nullptr, RSRC_CONF,
+                  "Who signs with RSA keys from files: auto (libcrypto, else GnuTLS), libcrypto or gnutls"),
     AP_INIT_TAKE1("GnuTLSExportCertificates", set_export_certificates, nullptr, RSRC_CONF,
                   "Export PEM certificates to CGI as SSL_SERVER_CERT/SSL_CLIENT_CERT: off, on (16K) or a size"),
     AP_INIT_TAKE1("GnuTLSCache", set_cache, nullptr, RSRC_CONF,

@@ -60,6 +60,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->export_certificates = pick(add->export_certificates, base->export_certificates);
     merged->cache_timeout = pick(add->cache_timeout, base->cache_timeout);
     merged->session_tickets = pick(add->session_tickets, base->session_tickets);
+    merged->rsa_engine = pick(add->rsa_engine, base->rsa_engine);
     merged->client_verify = pick(add->client_verify, base->client_verify);
     merged->client_ca_file = pick(add->client_ca_file, base->client_ca_file);
     merged->client_purpose = pick(add->client_purpose, base->client_purpose);

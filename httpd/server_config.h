@@ -3,6 +3,7 @@
 #pragma once
 
 #include "httpd/apache.h"
+#include "keystore/libcrypto_rsa_signer.h"
 #include "keystore/secret.h"
 #include "src/client_credentials.h"
 #include "src/priorities.h"
@@ -69,6 +70,7 @@ struct ServerConfig {
     std::optional<std::string> pin_source;
     std::optional<Secret> srk_pin;
     std::optional<std::string> srk_pin_source;
+    std::optional<RsaEngine> rsa_engine; // GnuTLSRSASigner: who signs with RSA keys from files
     std::optional<std::size_t> export_certificates; // bytes; 0 = off
     std::optional<int> cache_timeout;               // seconds
     std::optional<bool> session_tickets;

@@ -15,7 +15,7 @@ namespace {
 const char* html(request_rec* r, const std::string& s) { return ap_escape_html(r->pool, s.c_str()); }
 
 struct VhostStatus {
-    std::string name, subject, expires, backend, key, health;
+    std::string name, subject, expires, backend, engine, key, health;
 };
 
 VhostStatus describe(const server_rec* s, const VhostTls& tls)
@@ -29,12 +29,13 @@ VhostStatus describe(const server_rec* s, const VhostTls& tls)
         v.expires = certificate_time(gnutls_x509_crt_get_expiration_time(chain.leaf()));
         const Signer& signer = tls.credentials->signer();
         v.backend = signer.backend();
+        v.engine = signer.engine();
         v.key = signer.describe();
         // This process's view: the last signature it asked for.
         bool failing = tls.signer_failing.load() || signer.health() == SignerHealth::unavailable;
         v.health = failing ? "unavailable" : "ok";
     } else {
-        v.backend = "srp";
+        v.backend = v.engine = "srp";
         v.health = "ok";
     }
     return v;
@@ -75,7 +76,7 @@ int status_hook(request_rec* r, int flags)
         ap_rputs("<h2>mod_gnutls</h2>\n", r);
         ap_rprintf(r, "<p>GnuTLS %s, mod_gnutls %s</p>\n", gnutls_check_version(nullptr), MGS_VERSION);
         ap_rputs("<table border=\"1\"><tr><th>Virtual host</th><th>Certificate subject</th><th>Expires</th>"
-                 "<th>Key backend</th><th>Key</th><th>Key health</th></tr>\n",
+                 "<th>Key backend</th><th>Signed by</th><th>Key</th><th>Key health</th></tr>\n",
                  r);
     }
     int index = 0;
@@ -87,13 +88,14 @@ int status_hook(request_rec* r, int flags)
         if (short_report)
             ap_rprintf(r,
                        "GnuTLSVhost%d: %s\nGnuTLSVhost%dSubject: %s\nGnuTLSVhost%dExpires: %s\n"
-                       "GnuTLSVhost%dKeyBackend: %s\nGnuTLSVhost%dKeyHealth: %s\n",
+                       "GnuTLSVhost%dKeyBackend: %s\nGnuTLSVhost%dKeySigner: %s\nGnuTLSVhost%dKeyHealth: %s\n",
                        index, v.name.c_str(), index, v.subject.c_str(), index, v.expires.c_str(), index,
-                       v.backend.c_str(), index, v.health.c_str());
+                       v.backend.c_str(), index, v.engine.c_str(), index, v.health.c_str());
         else
-            ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-                       html(r, v.name), html(r, v.subject), html(r, v.expires), html(r, v.backend), html(r, v.key),
-                       html(r, v.health));
+            ap_rprintf(r,
+                       "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+                       html(r, v.name), html(r, v.subject), html(r, v.expires), html(r, v.backend), html(r, v.engine),
+                       html(r, v.key), html(r, v.health));
         ++index;
     }
     if (!short_report)

@@ -59,22 +59,27 @@ bool uses_pkcs11(server_rec* base)
     return false;
 }
 
-KeyOptions key_options(const ServerConfig& sc)
+KeyOptions key_options(const server_rec* s, const ServerConfig& sc)
 {
     KeyOptions options;
     options.pin = resolve_secret(sc, sc.pin, sc.pin_source, "GnuTLSPINSource");
     options.srk_pin = resolve_secret(sc, sc.srk_pin, sc.srk_pin_source, "GnuTLSSRKPINSource");
     options.secret_sources = sc.state->secret_sources;
     options.tpm_tcti = sc.state->tpm_tcti;
+    options.rsa_engine = sc.rsa_engine.value_or(RsaEngine::automatic);
+    options.notice = [s](const std::string& text) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_gnutls: " MGSLOGNO(01006) "%s: %s",
+                     server_label(s).c_str(), text.c_str());
+    };
     return options;
 }
 
-std::unique_ptr<ServerCredentials> build_x509(const ServerConfig& sc)
+std::unique_ptr<ServerCredentials> build_x509(const server_rec* s, const ServerConfig& sc)
 {
     if (!sc.key_file)
         throw SetupError{"GnuTLSKeyFile", "GnuTLSEnable is on but no private key is configured"};
 
-    KeyOptions options = key_options(sc);
+    KeyOptions options = key_options(s, sc);
 
     std::optional<CertificateChain> chain;
     try {
@@ -138,7 +143,7 @@ std::unique_ptr<SrpCredentials> build_srp(const ServerConfig& sc)
     }
 }
 
-std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
+std::unique_ptr<ProxyTls> build_proxy(const server_rec* s, const ServerConfig& sc)
 {
     std::optional<CertificateChain> chain;
     std::shared_ptr<Signer> signer;
@@ -152,7 +157,7 @@ std::unique_ptr<ProxyTls> build_proxy(const ServerConfig& sc)
         } catch (const Error& e) {
             throw SetupError{"GnuTLSProxyCertificateFile", e.what()};
         }
-        KeyOptions options = key_options(sc);
+        KeyOptions options = key_options(s, sc);
         try {
             signer = sc.state->keys.open(*sc.proxy_key_file, options);
         } catch (const Error& e) {
@@ -288,7 +293,7 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
     auto tls = std::make_unique<VhostTls>();
     tls->srp = build_srp(sc);
     if (sc.cert_file)
-        tls->credentials = build_x509(sc);
+        tls->credentials = build_x509(s, sc);
     else if (!tls->srp)
         throw SetupError{"GnuTLSCertificateFile",
                          "GnuTLSEnable is on but no certificate (or SRP password file) is configured"};
@@ -370,7 +375,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
             continue;
         try {
             if (sc->proxy_enabled.value_or(false))
-                sc->proxy = build_proxy(*sc);
+                sc->proxy = build_proxy(s, *sc);
             if (sc->is_enabled())
                 sc->tls = build(s, *sc, state.ticket_master.get());
         } catch (const SetupError& e) {

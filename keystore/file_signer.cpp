@@ -26,6 +26,7 @@ public:
 
     std::string describe() const override { return source_; }
     std::string backend() const override { return "file"; }
+    std::string engine() const override { return "gnutls"; }
     gnutls_pk_algorithm_t algorithm() const override { return pk_; }
     unsigned bits() const override { return bits_; }
     std::vector<gnutls_sign_algorithm_t> schemes() const override { return default_schemes(pk_, bits_, curve_); }
@@ -92,11 +93,15 @@ std::shared_ptr<Signer> FileKeyBackend::open(std::string_view reference, const K
         Bytes& b;
         ~Wipe() { gnutls_memset(b.data(), 0, b.size()); }
     } wipe{data};
-    return load_key_bytes(data, path, options.pin);
+    std::string fallback;
+    auto signer = load_key_bytes(data, path, options.pin, options.rsa_engine, &fallback);
+    if (!fallback.empty() && options.notice)
+        options.notice(path + ": RSA signatures by GnuTLS, not libcrypto (GnuTLSRSASigner auto): " + fallback);
+    return signer;
 }
 
 std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const std::string& source,
-                                       const Secret& passphrase)
+                                       const Secret& passphrase, RsaEngine rsa, std::string* fallback_reason)
 {
     if (has_pem_label(data, "TSS2 PRIVATE KEY"))
         throw Error(source + " is a TPM 2.0 key (TSS2 PRIVATE KEY): only the TPM backend loads it");
@@ -129,6 +134,16 @@ std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const
     default:
         throw Error(source + " holds a " + std::string(gnutls_pk_get_name(pk) ? gnutls_pk_get_name(pk) : "unknown") +
                     " key; supported are RSA, ECDSA and EdDSA");
+    }
+    if (pk == GNUTLS_PK_RSA && rsa != RsaEngine::gnutls) {
+        try {
+            return make_libcrypto_rsa_signer(key.get(), source);
+        } catch (const Error& e) {
+            if (rsa == RsaEngine::libcrypto)
+                throw Error(std::string(e.what()) + " (GnuTLSRSASigner libcrypto; 'auto' would sign with GnuTLS)");
+            if (fallback_reason)
+                *fallback_reason = e.what();
+        }
     }
     return std::make_shared<FileSigner>(std::move(key), source);
 }

@@ -15,7 +15,11 @@ public:
 };
 
 // Decodes key bytes (exposed for unit tests). `source` names them in errors.
+// RSA keys go to libcrypto unless `rsa` says otherwise (keystore/libcrypto_rsa_signer.h);
+// with RsaEngine::automatic a key libcrypto refuses is signed by GnuTLS and
+// `fallback_reason`, when given, says why.
 std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const std::string& source,
-                                       const Secret& passphrase);
+                                       const Secret& passphrase, RsaEngine rsa = RsaEngine::automatic,
+                                       std::string* fallback_reason = nullptr);
 
 } // namespace mgs

@@ -3,9 +3,11 @@
 // file, "handle:0x81..."); the file backend, added last, takes the rest.
 #pragma once
 
+#include "keystore/libcrypto_rsa_signer.h"
 #include "keystore/secret.h"
 #include "keystore/signer.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +20,10 @@ struct KeyOptions {
     Secret pin;     // key passphrase, token PIN or TPM key authorization
     Secret srk_pin; // TPM parent authorization
     std::string tpm_tcti; // how to reach the TPM (GnuTLSTPMTCTI); empty: tpm2-tss's search
+    RsaEngine rsa_engine = RsaEngine::automatic; // who signs with an RSA key from a file (GnuTLSRSASigner)
+    // A warning for the administrator that does not stop the key from
+    // loading (e.g. RsaEngine::automatic falling back to GnuTLS); null: dropped.
+    std::function<void(const std::string&)> notice;
     // Where a pin-source in a key reference is read through (once per
     // configuration load); null: read directly.
     class SecretSourceCache* secret_sources = nullptr;

@@ -39,6 +39,9 @@ public:
     virtual std::string describe() const = 0;
     // "file", "pkcs11", "tpm2".
     virtual std::string backend() const = 0;
+    // Who computes the signatures: "gnutls" or "libcrypto" for keys in
+    // files (GnuTLSRSASigner), the device for the others.
+    virtual std::string engine() const { return backend(); }
 
     virtual gnutls_pk_algorithm_t algorithm() const = 0;
     virtual unsigned bits() const = 0;
