@@ -186,7 +186,7 @@ const char* set_rsa_signer(cmd_parms* cmd, void*, const char* arg)
     RsaEngine engine;
     if (!strcasecmp(arg, "auto"))
         engine = RsaEngine::automatic;
-    else if (!strcasecmp(arg, "libcrypto") || !strcasecmp(arg, "openssl"))
+    else if (!strcasecmp(arg, "libcrypto"))
         engine = RsaEngine::libcrypto;
     else if (!strcasecmp(arg, "gnutls"))
         engine = RsaEngine::gnutls;

@@ -74,12 +74,13 @@ KeyOptions key_options(const server_rec* s, const ServerConfig& sc)
     return options;
 }
 
-std::unique_ptr<ServerCredentials> build_x509(const server_rec* s, const ServerConfig& sc)
+std::unique_ptr<ServerCredentials> build_x509(const server_rec* s, const ServerConfig& sc, bool rsa_key_exchange)
 {
     if (!sc.key_file)
         throw SetupError{"GnuTLSKeyFile", "GnuTLSEnable is on but no private key is configured"};
 
     KeyOptions options = key_options(s, sc);
+    options.rsa_decrypts = rsa_key_exchange;
 
     std::optional<CertificateChain> chain;
     try {
@@ -292,8 +293,10 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
 {
     auto tls = std::make_unique<VhostTls>();
     tls->srp = build_srp(sc);
+    const std::string base_priorities =
+        sc.priorities.value_or(tls->srp ? default_srp_priorities : default_priorities);
     if (sc.cert_file)
-        tls->credentials = build_x509(s, sc);
+        tls->credentials = build_x509(s, sc, allows_rsa_key_exchange(base_priorities));
     else if (!tls->srp)
         throw SetupError{"GnuTLSCertificateFile",
                          "GnuTLSEnable is on but no certificate (or SRP password file) is configured"};
@@ -301,7 +304,7 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
     if (tls->credentials)
         set_up_stapling(s, sc, *tls->credentials);
 
-    std::string priorities = sc.priorities.value_or(tls->srp ? default_srp_priorities : default_priorities);
+    std::string priorities = base_priorities;
     if (tls->srp && priorities.find("SRP") == std::string::npos)
         priorities += ":+SRP:+SRP-RSA:+SRP-DSS"; // as the README's SRP + X.509 example expects
     if (tls->credentials && !can_sign_tls13(tls->credentials->signer())) {

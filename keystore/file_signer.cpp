@@ -94,14 +94,15 @@ std::shared_ptr<Signer> FileKeyBackend::open(std::string_view reference, const K
         ~Wipe() { gnutls_memset(b.data(), 0, b.size()); }
     } wipe{data};
     std::string fallback;
-    auto signer = load_key_bytes(data, path, options.pin, options.rsa_engine, &fallback);
+    auto signer = load_key_bytes(data, path, options.pin, options.rsa_engine, options.rsa_decrypts, &fallback);
     if (!fallback.empty() && options.notice)
         options.notice(path + ": RSA signatures by GnuTLS, not libcrypto (GnuTLSRSASigner auto): " + fallback);
     return signer;
 }
 
 std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const std::string& source,
-                                       const Secret& passphrase, RsaEngine rsa, std::string* fallback_reason)
+                                       const Secret& passphrase, RsaEngine rsa, bool decrypts,
+                                       std::string* fallback_reason)
 {
     if (has_pem_label(data, "TSS2 PRIVATE KEY"))
         throw Error(source + " is a TPM 2.0 key (TSS2 PRIVATE KEY): only the TPM backend loads it");
@@ -135,7 +136,14 @@ std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const
         throw Error(source + " holds a " + std::string(gnutls_pk_get_name(pk) ? gnutls_pk_get_name(pk) : "unknown") +
                     " key; supported are RSA, ECDSA and EdDSA");
     }
-    if (pk == GNUTLS_PK_RSA && rsa != RsaEngine::gnutls) {
+    if (pk == GNUTLS_PK_RSA && rsa == RsaEngine::libcrypto && decrypts)
+        throw Error(source + ": GnuTLSRSASigner libcrypto cannot serve TLS 1.2's RSA key exchange, which "
+                             "GnuTLSPriorities allows: decrypting the client's secret needs GnuTLS's constant-time "
+                             "RSA decryption. Remove RSA key exchange (-RSA) or use GnuTLSRSASigner auto");
+    // auto leaves a key that decrypts, and GnuTLS's FIPS 140 mode, to GnuTLS.
+    const bool use_libcrypto = rsa == RsaEngine::libcrypto ||
+                               (rsa == RsaEngine::automatic && !decrypts && !gnutls_fips140_mode_enabled());
+    if (pk == GNUTLS_PK_RSA && use_libcrypto) {
         try {
             return make_libcrypto_rsa_signer(key.get(), source);
         } catch (const Error& e) {

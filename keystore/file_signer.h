@@ -15,11 +15,13 @@ public:
 };
 
 // Decodes key bytes (exposed for unit tests). `source` names them in errors.
-// RSA keys go to libcrypto unless `rsa` says otherwise (keystore/libcrypto_rsa_signer.h);
-// with RsaEngine::automatic a key libcrypto refuses is signed by GnuTLS and
-// `fallback_reason`, when given, says why.
+// RSA keys go to libcrypto unless `rsa` says otherwise (keystore/
+// libcrypto_rsa_signer.h). RsaEngine::automatic keeps GnuTLS when the key
+// must decrypt (`decrypts`: RSA key exchange), in GnuTLS's FIPS 140 mode,
+// and for a key libcrypto refuses (`fallback_reason`, when given, says why);
+// RsaEngine::libcrypto throws when the key must decrypt.
 std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const std::string& source,
                                        const Secret& passphrase, RsaEngine rsa = RsaEngine::automatic,
-                                       std::string* fallback_reason = nullptr);
+                                       bool decrypts = false, std::string* fallback_reason = nullptr);
 
 } // namespace mgs

@@ -21,6 +21,9 @@ struct KeyOptions {
     Secret srk_pin; // TPM parent authorization
     std::string tpm_tcti; // how to reach the TPM (GnuTLSTPMTCTI); empty: tpm2-tss's search
     RsaEngine rsa_engine = RsaEngine::automatic; // who signs with an RSA key from a file (GnuTLSRSASigner)
+    // The key may have to decrypt (TLS 1.2 RSA key exchange is allowed):
+    // only GnuTLS does that, in constant time.
+    bool rsa_decrypts = false;
     // A warning for the administrator that does not stop the key from
     // loading (e.g. RsaEngine::automatic falling back to GnuTLS); null: dropped.
     std::function<void(const std::string&)> notice;

@@ -12,6 +12,16 @@ namespace {
 
 thread_local std::string last_sign_error;
 
+// Copying the message may itself fail (no memory): then it is lost, but
+// nothing throws out of the callback.
+void remember(const char* what) noexcept
+{
+    try {
+        last_sign_error = what;
+    } catch (...) {
+    }
+}
+
 int deliver(const Bytes& sig, gnutls_datum_t* out)
 {
     out->data = static_cast<unsigned char*>(gnutls_malloc(sig.size()));
@@ -32,10 +42,10 @@ int sign_with(void* userdata, gnutls_sign_algorithm_t algo, unsigned flags, Sign
         SignRequest req{algo, kind, {in->data, in->size}, flags};
         return deliver(signer->sign(req), out);
     } catch (const std::exception& e) {
-        last_sign_error = e.what();
+        remember(e.what());
         return GNUTLS_E_PK_SIGN_FAILED;
     } catch (...) {
-        last_sign_error = "unknown failure";
+        remember("unknown failure");
         return GNUTLS_E_PK_SIGN_FAILED;
     }
 }

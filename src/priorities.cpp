@@ -22,4 +22,18 @@ Priority compile_priorities(const std::string& priorities)
     return Priority(p);
 }
 
+bool allows_rsa_key_exchange(const std::string& priorities)
+{
+    gnutls_priority_t p = nullptr;
+    if (gnutls_priority_init2(&p, priorities.c_str(), nullptr, 0) < 0)
+        return false;
+    Priority owner(p);
+    const unsigned* kx = nullptr;
+    int n = gnutls_priority_kx_list(p, &kx);
+    for (int i = 0; i < n; ++i)
+        if (kx[i] == GNUTLS_KX_RSA)
+            return true;
+    return false;
+}
+
 } // namespace mgs

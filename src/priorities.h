@@ -46,4 +46,9 @@ private:
 // Throws PriorityError: "invalid priority string at position N (at 'TOKEN'): ...".
 Priority compile_priorities(const std::string& priorities);
 
+// Whether the string enables TLS 1.2's RSA key exchange, in which the
+// server's key decrypts (false for a string that does not compile: its
+// error is reported where it is compiled).
+bool allows_rsa_key_exchange(const std::string& priorities);
+
 } // namespace mgs

@@ -88,6 +88,32 @@ def test_rsa_3072_and_ecdsa_keys(pki):
         h.remove()
 
 
+def test_rsa_key_exchange_keeps_gnutls_decrypting(pki):
+    """GnuTLSPriorities NORMAL allows TLS 1.2's RSA key exchange, in which
+    the key decrypts the client's secret: auto leaves such a key to GnuTLS
+    (constant-time decryption) and the exchange works; libcrypto is refused
+    at configtest, naming the directive."""
+    chain, key = pki.identity("rsa-signer-kx", "rsa2048")
+    h = Httpd(extra_modules=["status"])
+    try:
+        port = free_ports(1)[0]
+        h.docroot("site", body="rsa signer page\n")
+        h.write_config(STATUS + vhost(port, chain, key, docroot=h.root / "site",
+                                      extra="  GnuTLSPriorities NORMAL"), [port])
+        h.start()
+        assert signer_of(pki, port) == "gnutls"
+        rc, out = gnutls_cli(port, pki.ca_cert, priority="NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA")
+        assert rc == 0 and "rsa signer page" in out and "(TLS1.2-X.509)-(RSA)-" in out, out
+        h.stop()
+        h.write_config(STATUS + vhost(port, chain, key, docroot=h.root / "site",
+                                      extra="  GnuTLSPriorities NORMAL\n  GnuTLSRSASigner libcrypto"), [port])
+        rc, out = h.configtest()
+        assert rc != 0, out
+        assert "GnuTLSRSASigner libcrypto cannot serve TLS 1.2's RSA key exchange" in out, out
+    finally:
+        h.remove()
+
+
 def test_bad_value_fails_configtest(pki):
     chain, key = pki.identity("rsa-signer-bad", "rsa2048")
     h = Httpd()

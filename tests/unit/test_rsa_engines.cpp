@@ -136,6 +136,25 @@ TEST_P(RsaEngines, BadRequestsFailCleanly)
     EXPECT_EQ(ERR_peek_error(), 0UL) << "an OpenSSL error was left on the thread's queue";
 }
 
+TEST_P(RsaEngines, AKeyThatMustDecryptStaysWithGnutls)
+{
+    // RSA key exchange decrypts with the key: only GnuTLS's constant-time
+    // decryption may do that, so auto keeps GnuTLS and libcrypto refuses.
+    const TestIdentity& id = identity_for(rsa(GetParam()));
+    Bytes pem = id.export_key(GNUTLS_X509_FMT_PEM, false);
+    auto signer = load_key_bytes(pem, "rsa.key", Secret(), RsaEngine::automatic, true);
+    EXPECT_EQ(signer->engine(), "gnutls");
+    EXPECT_NE(signer->native_privkey(), nullptr);
+    try {
+        load_key_bytes(pem, "rsa.key", Secret(), RsaEngine::libcrypto, true);
+        FAIL() << "libcrypto took a key that must decrypt";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("GnuTLSRSASigner libcrypto cannot serve TLS 1.2's RSA key exchange"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Sizes, RsaEngines, ::testing::Values(2048u, 3072u),
                          [](const auto& info) { return "rsa" + std::to_string(info.param); });
 
