@@ -14,6 +14,8 @@
 #include <pwd.h>
 #include <signal.h>
 
+#include <cstring>
+
 APLOG_USE_MODULE(gnutls);
 
 namespace mgs::httpd {
@@ -92,23 +94,101 @@ void agent_maintenance(int reason, void* data, int status)
     }
 }
 
-apr_status_t stop_agent(void* state)
+// The agent of the generation being unloaded, until the next generation
+// takes it (tpm::KeyAgent::inherit). In the parent's retained data, which
+// outlives pconf; plain data only, because this module's code is unloaded
+// and loaded again at every restart, perhaps a newer build of it: an agent
+// parked by another build is stopped by its pid, never read through the
+// pointer.
+struct Retained {
+    char build[64];
+    pid_t pid;
+    int listen_fd;
+    tpm::RunningAgent* parked;
+};
+constexpr char this_build[] = "mod_gnutls " MGS_VERSION " " __DATE__ " " __TIME__;
+static_assert(sizeof this_build <= sizeof(Retained::build));
+
+Retained& retained()
 {
-    static_cast<ModuleState*>(state)->key_agent.stop();
+    constexpr const char* key = "mod_gnutls:tpm-key-agent";
+    void* data = ap_retained_data_get(key);
+    if (!data) {
+        data = ap_retained_data_create(key, sizeof(Retained));
+        std::memset(data, 0, sizeof(Retained));
+    }
+    return *static_cast<Retained*>(data);
+}
+
+// pconf is cleared for a restart and destroyed when Apache stops. At a
+// restart the agent is parked, not stopped: children of this generation
+// may still be in a handshake (graceful restart lets them finish), and
+// stopping the agent under them failed those handshakes (bench/soak.py).
+// When Apache stops, the agent stops with it, before the parent exits.
+apr_status_t park_or_stop_agent(void* data)
+{
+    auto& state = *static_cast<ModuleState*>(data);
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_DESTROY_CONFIG) {
+        state.key_agent.stop();
+        return APR_SUCCESS;
+    }
+    std::unique_ptr<tpm::RunningAgent> running = state.key_agent.release();
+    if (!running)
+        return APR_SUCCESS;
+    Retained& r = retained();
+    std::memcpy(r.build, this_build, sizeof this_build);
+    r.pid = running->pid;
+    r.listen_fd = running->listen_fd;
+    r.parked = running.release();
     return APR_SUCCESS;
 }
 
 } // namespace
+
+std::unique_ptr<tpm::RunningAgent> take_parked_agent()
+{
+    Retained& r = retained();
+    if (r.pid == 0 && r.listen_fd == 0 && !r.parked)
+        return nullptr;
+    std::unique_ptr<tpm::RunningAgent> parked;
+    if (std::memcmp(r.build, this_build, sizeof this_build) == 0) {
+        parked.reset(r.parked);
+    } else if (r.pid > 0 || r.listen_fd > 0) {
+        // Parked by another build of the module: stop it by what any build
+        // stored the same way (its memory is not ours to interpret).
+        tpm::RunningAgent other;
+        other.pid = r.pid;
+        other.listen_fd = r.listen_fd;
+        tpm::stop_agent_process(other);
+    }
+    std::memset(&r, 0, sizeof r);
+    return parked;
+}
 
 int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
 {
     // Apache reads its configuration twice at startup; the first pass only
     // checks it and never serves.
     ModuleState& state = module_state(pconf);
-    if (!state.key_agent.has_keys() || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
-    apr_pool_cleanup_register(pconf, &state, stop_agent, apr_pool_cleanup_null);
+    if (!state.key_agent.has_keys()) {
+        state.key_agent.stop(); // a previous generation's agent, if any
+        return OK;
+    }
+    apr_pool_cleanup_register(pconf, &state, park_or_stop_agent, apr_pool_cleanup_null);
     try {
+        if (state.key_agent.adopt_previous()) {
+            // The same TPM keys: the agent serves the old generation's
+            // children and this one's.
+            state.key_agent_process.pid = state.key_agent.pid();
+            apr_proc_other_child_register(&state.key_agent_process, agent_maintenance, &state, nullptr,
+                                          state.pconf);
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
+                         "mod_gnutls: TPM key agent (pid %d) kept: the TPM keys did not change",
+                         static_cast<int>(state.key_agent_process.pid));
+            return OK;
+        }
         spawn(state);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ap_server_conf, "mod_gnutls: " MGSLOGNO(01604) "%s", e.what());

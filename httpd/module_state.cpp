@@ -1,5 +1,6 @@
 #include "httpd/module_state.h"
 
+#include "httpd/key_agent_process.h"
 #include "httpd/server_config.h"
 #include "keystore/file_signer.h"
 #include "pkcs11/token_signer.h"
@@ -20,6 +21,9 @@ ModuleState* make_state(apr_pool_t* pconf)
     state->secret_sources = &secret_sources(process_pool ? process_pool : pconf);
     // Hardware backends claim their reference forms first; files take the rest.
     state->keys.add(std::make_unique<pkcs11::Pkcs11KeyBackend>(state->pkcs11_modules));
+    // At a restart, the agent the previous generation left running: its
+    // keys need no new check on the TPM (tpm/key_agent.h).
+    state->key_agent.inherit(take_parked_agent());
     state->keys.add(std::make_unique<tpm::TpmKeyBackend>(&state->key_agent));
     state->keys.add(std::make_unique<FileKeyBackend>());
     return state;

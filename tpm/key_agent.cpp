@@ -249,10 +249,110 @@ bool drop_privileges(const AgentSetup& setup)
 
 } // namespace
 
-std::size_t KeyAgent::add_key(const KeySpec& spec)
+std::size_t KeyAgent::add_key(const KeySpec& spec, const KeyFacts& facts)
 {
     keys_.push_back(spec);
+    facts_.emplace_back(spec_fingerprint(spec), facts);
     return keys_.size() - 1;
+}
+
+Bytes spec_fingerprint(const KeySpec& k)
+{
+    gnutls_hash_hd_t h;
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+        throw Error("TPM key agent: cannot hash a key spec");
+    // Every field length-prefixed, so that no two specs hash alike.
+    auto add = [&](const void* data, std::size_t n) {
+        std::uint64_t len = n;
+        gnutls_hash(h, &len, sizeof len);
+        gnutls_hash(h, data, n);
+    };
+    auto add_str = [&](std::string_view v) { add(v.data(), v.size()); };
+    add_str(k.reference);
+    add(&k.persistent, sizeof k.persistent);
+    add_str(k.tcti);
+    add(k.auth.reveal(), k.auth.size());
+    add(k.parent_auth.reveal(), k.parent_auth.size());
+    add_str(k.file ? "file" : "handle");
+    if (k.file) {
+        const Tss2KeyFile& f = *k.file;
+        add_str(f.type_oid);
+        const std::uint8_t flags[] = {static_cast<std::uint8_t>(f.empty_auth.has_value()),
+                                      static_cast<std::uint8_t>(f.empty_auth.value_or(false)),
+                                      static_cast<std::uint8_t>(f.has_policy), static_cast<std::uint8_t>(f.has_secret),
+                                      static_cast<std::uint8_t>(f.rsa_parent)};
+        add(flags, sizeof flags);
+        add(&f.parent, sizeof f.parent);
+        add(f.public_area.data(), f.public_area.size());
+        add(f.private_area.data(), f.private_area.size());
+    }
+    Bytes out(32);
+    gnutls_hash_deinit(h, out.data());
+    return out;
+}
+
+Bytes KeyAgent::fingerprint() const
+{
+    gnutls_hash_hd_t h;
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+        throw Error("TPM key agent: cannot hash the key list");
+    for (const auto& [fp, facts] : facts_)
+        gnutls_hash(h, fp.data(), fp.size());
+    Bytes out(32);
+    gnutls_hash_deinit(h, out.data());
+    return out;
+}
+
+std::optional<KeyFacts> KeyAgent::known_facts(const KeySpec& spec)
+{
+    if (!previous_)
+        return std::nullopt;
+    Bytes fp = spec_fingerprint(spec);
+    for (const auto& [known, facts] : previous_->facts)
+        if (known == fp)
+            return facts;
+    stop_agent_process(*previous_);
+    previous_.reset();
+    return std::nullopt;
+}
+
+bool KeyAgent::adopt_previous()
+{
+    if (!previous_)
+        return false;
+    std::unique_ptr<RunningAgent> p = std::move(previous_);
+    int status;
+    const bool runs = p->pid > 0 && ::waitpid(p->pid, &status, WNOHANG) == 0;
+    if (!runs || listen_fd_ >= 0 || p->listen_fd < 0 || p->fingerprint != fingerprint()) {
+        if (!runs)
+            p->pid = -1; // reaped just now, or gone
+        stop_agent_process(*p);
+        return false;
+    }
+    pid_ = p->pid;
+    listen_fd_ = p->listen_fd;
+    address_ = p->address;
+    std::memcpy(token_, p->token, sizeof token_);
+    gnutls_memset(p->token, 0, sizeof p->token);
+    active_ = true;
+    return true;
+}
+
+std::unique_ptr<RunningAgent> KeyAgent::release()
+{
+    if (listen_fd_ < 0)
+        return nullptr;
+    auto r = std::make_unique<RunningAgent>();
+    r->pid = pid_;
+    r->listen_fd = listen_fd_;
+    r->address = address_;
+    std::memcpy(r->token, token_, sizeof token_);
+    r->fingerprint = fingerprint();
+    r->facts = facts_;
+    pid_ = -1;
+    listen_fd_ = -1;
+    active_ = false;
+    return r;
 }
 
 std::vector<std::string> KeyAgent::tctis() const
@@ -363,28 +463,43 @@ void KeyAgent::serve(const AgentSetup& setup)
     ::_exit(1);
 }
 
-void KeyAgent::stop()
+void stop_agent_process(RunningAgent& agent)
 {
-    if (pid_ > 0) {
-        // A hung TPM can hold the agent in a command: graceful restart and
-        // stop wait agent_stop_deadline_ms for it, then kill it.
-        ::kill(pid_, SIGTERM);
+    if (agent.pid > 0) {
+        // A hung TPM can hold the agent in a command: wait
+        // agent_stop_deadline_ms for it, then kill it.
+        ::kill(agent.pid, SIGTERM);
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(agent_stop_deadline_ms);
         int status;
         pid_t r;
-        while ((r = ::waitpid(pid_, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+        while ((r = ::waitpid(agent.pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
             ::usleep(10000);
         if (r == 0) {
-            ::kill(pid_, SIGKILL);
-            while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+            ::kill(agent.pid, SIGKILL);
+            while (::waitpid(agent.pid, &status, 0) < 0 && errno == EINTR) {
             }
         }
-        pid_ = -1;
+        agent.pid = -1;
     }
-    if (listen_fd_ >= 0)
-        ::close(listen_fd_);
+    if (agent.listen_fd >= 0)
+        ::close(agent.listen_fd);
+    agent.listen_fd = -1;
+    gnutls_memset(agent.token, 0, sizeof agent.token);
+}
+
+void KeyAgent::stop()
+{
+    RunningAgent running;
+    running.pid = pid_;
+    running.listen_fd = listen_fd_;
+    stop_agent_process(running);
+    pid_ = -1;
     listen_fd_ = -1;
     active_ = false;
+    if (previous_) {
+        stop_agent_process(*previous_);
+        previous_.reset();
+    }
 }
 
 void KeyAgent::close_listener_in_child()

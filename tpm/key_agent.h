@@ -15,11 +15,13 @@
 #pragma once
 
 #include "keystore/signer.h"
+#include "tpm/key_check.h"
 #include "tpm/loaded_key.h"
 
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <mutex>
 #include <vector>
@@ -47,16 +49,44 @@ inline constexpr unsigned agent_load_deadline_s = 60;
 // How long stop() waits for the agent to end before SIGKILL.
 inline constexpr int agent_stop_deadline_ms = 3000;
 
+// A running agent process handed from one configuration generation to the
+// next at a restart, with what the parent's checks found about its keys.
+struct RunningAgent {
+    pid_t pid = -1;
+    int listen_fd = -1;
+    std::string address;
+    std::uint8_t token[32] = {};
+    Bytes fingerprint;                              // of the whole key list (KeyAgent::fingerprint)
+    std::vector<std::pair<Bytes, KeyFacts>> facts;  // per key: spec_fingerprint, its check's result
+};
+
+// Stops the agent process (SIGTERM, then SIGKILL after
+// agent_stop_deadline_ms) and closes its socket.
+void stop_agent_process(RunningAgent& agent);
+
+// SHA-256 over a key spec, secrets included (it never leaves the parent).
+Bytes spec_fingerprint(const KeySpec& spec);
+
 // One per configuration generation (httpd/module_state.h); the TPM backend
 // of that generation adds its keys.
+//
+// A restart keeps the agent when the TPM keys did not change: children of
+// the old generation may be in a handshake (a graceful restart lets them
+// finish), and the new generation would otherwise check its keys on the
+// TPM while the old agent holds them (a TPM without a resource manager,
+// such as swtpm, then loses the agent's objects and runs out of slots).
+// So the new generation reuses the old checks' results for identical keys,
+// adopts the running agent if the key list is the same, and otherwise stops
+// it before the first new key is checked.
 class KeyAgent {
 public:
     KeyAgent() = default;
     KeyAgent(const KeyAgent&) = delete;
     KeyAgent& operator=(const KeyAgent&) = delete;
 
-    // Parent: a validated key the agent will hold; returns its index.
-    std::size_t add_key(const KeySpec& spec);
+    // Parent: a validated key the agent will hold, with what its check
+    // found; returns its index.
+    std::size_t add_key(const KeySpec& spec, const KeyFacts& facts);
     bool has_keys() const { return !keys_.empty(); }
     // The GnuTLSTPMTCTI strings of the keys (to decide whom the agent may run as).
     std::vector<std::string> tctis() const;
@@ -69,6 +99,24 @@ public:
     void stop();
     // Parent: the agent process ended (reaped by the MPM): forget its pid.
     void process_ended() { pid_ = -1; }
+    pid_t pid() const { return pid_; }
+
+    // Parent, while a restart loads the configuration: the agent of the
+    // previous generation, still running.
+    void inherit(std::unique_ptr<RunningAgent> previous) { previous_ = std::move(previous); }
+    // What the previous generation's check found for a key identical to
+    // `spec`; std::nullopt when there is none, and then the previous agent
+    // is stopped first, so that this key can be checked on the TPM.
+    std::optional<KeyFacts> known_facts(const KeySpec& spec);
+    // Parent, once the configuration is loaded: take over the previous
+    // agent if it holds exactly this generation's keys, in the same order
+    // (so the same indices), and still runs. False: it was stopped (if
+    // there was one) and the caller spawns a new agent.
+    bool adopt_previous();
+    // Parent, at a restart: the running agent, for the next generation.
+    // This KeyAgent no longer owns it. Null when none runs.
+    std::unique_ptr<RunningAgent> release();
+    Bytes fingerprint() const;
     // Children: close the parent's copy of the listening socket and wipe
     // the key and SRK authorizations (only the agent needs them).
     void close_listener_in_child();
@@ -83,6 +131,8 @@ private:
     int connect_client();
 
     std::vector<KeySpec> keys_;
+    std::vector<std::pair<Bytes, KeyFacts>> facts_; // parallel to keys_
+    std::unique_ptr<RunningAgent> previous_;
     int listen_fd_ = -1;
     bool active_ = false;
     pid_t pid_ = -1;

@@ -34,9 +34,8 @@ std::uint32_t parse_handle(std::string_view reference)
 
 class TpmSigner final : public Signer {
 public:
-    explicit TpmSigner(KeySpec spec) : spec_(std::move(spec))
+    TpmSigner(KeySpec spec, const KeyFacts& facts) : spec_(std::move(spec))
     {
-        KeyFacts facts = check_key_in_child(spec_);
         pk_ = facts.algorithm;
         bits_ = facts.bits;
         schemes_ = std::move(facts.schemes);
@@ -141,13 +140,19 @@ std::shared_ptr<Signer> TpmKeyBackend::open(std::string_view reference, const Ke
         spec.file = parse_tss2_key(data, spec.reference);
     }
     std::shared_ptr<TpmSigner> signer;
+    KeyFacts facts;
     try {
-        signer = std::make_shared<TpmSigner>(spec);
+        // A restart with this very key (same file, authorizations, TPM):
+        // what the last check found, without touching the TPM the running
+        // agent holds the key in.
+        std::optional<KeyFacts> known = agent_ ? agent_->known_facts(spec) : std::nullopt;
+        facts = known ? std::move(*known) : check_key_in_child(spec);
+        signer = std::make_shared<TpmSigner>(spec, facts);
     } catch (const Error& e) {
         throw Error("TPM 2.0 key " + spec.reference + ": " + e.what());
     }
     if (agent_)
-        signer->serve_through_agent(*agent_, agent_->add_key(spec));
+        signer->serve_through_agent(*agent_, agent_->add_key(spec, facts));
     return signer;
 }
 

@@ -221,17 +221,105 @@ def test_agent_that_dies_is_restarted(pki, tpm, httpd):
     assert rc == 0 and out.endswith("\n200"), (out, err, log)
 
 
-def test_graceful_restart_keeps_serving(pki, tpm, httpd):
-    key, pub = tpm.keys["rsa2048"]
-    port = serve(httpd, tpm, pki.certify("tpm-graceful", pubkey=pub), key)
+def agent_pids(log):
+    return [int(p) for p in re.findall(r"TPM key agent started \(pid (\d+)\)", log)]
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+def test_graceful_restarts_under_load_fail_no_handshake(pki, tpm, mpm):
+    """Handshakes in flight while Apache restarts gracefully complete: the
+    key agent is kept across restarts whose TPM keys did not change (it was
+    stopped under the old generation's children, which failed their
+    handshakes: bench/soak.py found it), and the new generation does not
+    check its keys on the TPM the agent holds them in."""
+    import threading
+    key, pub = tpm.keys["ec256"]
+    h = Httpd(mpm=mpm)
+    try:
+        port = serve(h, tpm, pki.certify("tpm-graceful-load", pubkey=pub), key)
+        first = agent_pids(h.log())
+        assert len(first) == 1, h.log()
+        stop = threading.Event()
+        results = {"ok": 0, "failed": []}
+        lock = threading.Lock()
+
+        def client():
+            while not stop.is_set():
+                rc, out, err = curl(port, pki.ca_cert)
+                with lock:
+                    if rc == 0 and out.endswith("\n200"):
+                        results["ok"] += 1
+                    else:
+                        results["failed"].append((rc, err))
+
+        threads = [threading.Thread(target=client) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for _ in range(6):
+            time.sleep(1)
+            h.graceful()
+        time.sleep(1)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        log = h.log()
+        assert results["failed"] == [], (results, log)
+        assert results["ok"] > 20, results
+        assert log.count("TPM key agent (pid %d) kept: the TPM keys did not change" % first[0]) == 6, log
+        assert agent_pids(log) == first, log
+        assert "MGS01301" not in log, log
+        agent = first[0]
+    finally:
+        h.remove()
+    assert not alive(agent), "the key agent outlived Apache"
+
+
+def test_restart_with_other_keys_replaces_the_agent(pki, tpm, httpd):
+    """A restart that adds a TPM key starts a new agent (and stops the old
+    one); one that leaves no TPM key stops it."""
+    ec_key, ec_pub = tpm.keys["ec256"]
+    rsa_key, rsa_pub = tpm.keys["rsa2048"]
+    ec_chain = pki.certify("tpm-replace-ec", pubkey=ec_pub)
+    rsa_chain = pki.certify("tpm-replace-rsa", pubkey=rsa_pub)
+    port = serve(httpd, tpm, ec_chain, ec_key)
     assert curl(port, pki.ca_cert)[0] == 0
+    (first,) = agent_pids(httpd.log())
+    port2 = free_ports(1)[0]
+    httpd.write_config(f"GnuTLSTPMTCTI {tpm.tcti}\n" + vhost(port, ec_chain, ec_key) + "\n" +
+                       vhost(port2, rsa_chain, rsa_key), [port, port2])
+    httpd.graceful()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(agent_pids(httpd.log())) < 2:
+        time.sleep(0.1)
+    pids = agent_pids(httpd.log())
+    assert len(pids) == 2 and pids[0] == first, httpd.log()
+    assert not alive(first)
+    for p in (port, port2):
+        deadline = time.monotonic() + 10
+        while True:
+            rc, out, err = curl(p, pki.ca_cert)
+            if rc == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert rc == 0 and out.endswith("\n200"), (p, out, err, httpd.log())
+    # No TPM key left: the agent stops.
+    file_chain, file_key = pki.identity("tpm-replace-file", "p256")
+    httpd.write_config(vhost(port, file_chain, file_key), [port])
     httpd.graceful()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(re.findall(r"TPM key agent started", httpd.log())) < 2:
+    while time.monotonic() < deadline and alive(pids[1]):
         time.sleep(0.1)
+    assert not alive(pids[1]), httpd.log()
     time.sleep(0.5)
-    rc, out, err = curl(port, pki.ca_cert)
-    assert rc == 0 and out.endswith("\n200"), (out, err, httpd.log())
+    assert curl(port, pki.ca_cert)[0] == 0
 
 
 @pytest.mark.parametrize("mpm", ["event", "prefork"])

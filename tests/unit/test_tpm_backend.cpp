@@ -287,7 +287,7 @@ TEST_F(TpmKeys, AKeyThatFailsToLoadInTheAgentDoesNotTakeOthersDown)
     bad.reference = path("foreign.pem");
     bad.file = tpm::parse_tss2_key(read_file(bad.reference), bad.reference);
     bad.tcti = tpm_->tcti();
-    std::size_t bad_index = agent.add_key(bad);
+    std::size_t bad_index = agent.add_key(bad, tpm::KeyFacts{});
     auto ec = open(path("ec256.pem"), "", &agent);
     std::vector<std::string> log;
     std::mutex log_mutex;
