@@ -53,7 +53,7 @@ void choose_agent_user(const tpm::KeyAgent& agent, tpm::AgentSetup& setup)
     }
 }
 
-void spawn(ModuleState& state)
+tpm::AgentSetup agent_setup(ModuleState& state)
 {
     tpm::AgentSetup setup;
     setup.log = log_from_agent;
@@ -62,6 +62,12 @@ void spawn(ModuleState& state)
     if (ap_server_conf->error_log && apr_os_file_get(&log_fd, ap_server_conf->error_log) == APR_SUCCESS)
         setup.keep_fds.push_back(log_fd);
     choose_agent_user(state.key_agent, setup);
+    return setup;
+}
+
+void spawn(ModuleState& state)
+{
+    tpm::AgentSetup setup = agent_setup(state);
     state.key_agent_process.pid = state.key_agent.spawn(setup);
     apr_proc_other_child_register(&state.key_agent_process, agent_maintenance, &state, nullptr, state.pconf);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, "mod_gnutls: TPM key agent started (pid %d) as uid %ld",
@@ -100,18 +106,23 @@ void agent_maintenance(int reason, void* data, int status)
 // and loaded again at every restart, perhaps a newer build of it: an agent
 // parked by another build is stopped by its pid, never read through the
 // pointer.
+// The layout of this struct never changes under this key (a new layout
+// gets a new key): pid and listen_fd are what any build can stop.
 struct Retained {
-    char build[64];
     pid_t pid;
     int listen_fd;
+    char build[96];
     tpm::RunningAgent* parked;
 };
-constexpr char this_build[] = "mod_gnutls " MGS_VERSION " " __DATE__ " " __TIME__;
+#define MGS_STR2(x) #x
+#define MGS_STR(x) MGS_STR2(x)
+constexpr char this_build[] = "mod_gnutls " MGS_VERSION " " __DATE__ " " __TIME__ " RunningAgent/" MGS_STR(
+    __GNUC__) " layout 1";
 static_assert(sizeof this_build <= sizeof(Retained::build));
 
 Retained& retained()
 {
-    constexpr const char* key = "mod_gnutls:tpm-key-agent";
+    constexpr const char* key = "mod_gnutls:tpm-key-agent:v1";
     void* data = ap_retained_data_get(key);
     if (!data) {
         data = ap_retained_data_create(key, sizeof(Retained));
@@ -128,7 +139,10 @@ Retained& retained()
 apr_status_t park_or_stop_agent(void* data)
 {
     auto& state = *static_cast<ModuleState*>(data);
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_DESTROY_CONFIG) {
+    // An ungraceful restart has killed the old children already: nothing
+    // is in flight, and a new agent (with a new token) costs nothing.
+    const ap_unixd_mpm_retained_data* mpm = ap_unixd_mpm_get_retained_data();
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_DESTROY_CONFIG || (mpm && mpm->is_ungraceful)) {
         state.key_agent.stop();
         return APR_SUCCESS;
     }
@@ -151,7 +165,8 @@ std::unique_ptr<tpm::RunningAgent> take_parked_agent()
     if (r.pid == 0 && r.listen_fd == 0 && !r.parked)
         return nullptr;
     std::unique_ptr<tpm::RunningAgent> parked;
-    if (std::memcmp(r.build, this_build, sizeof this_build) == 0) {
+    if (std::memcmp(r.build, this_build, sizeof this_build) == 0 && r.parked && r.parked->pid == r.pid &&
+        r.parked->listen_fd == r.listen_fd) {
         parked.reset(r.parked);
     } else if (r.pid > 0 || r.listen_fd > 0) {
         // Parked by another build of the module: stop it by what any build
@@ -178,7 +193,7 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
     }
     apr_pool_cleanup_register(pconf, &state, park_or_stop_agent, apr_pool_cleanup_null);
     try {
-        if (state.key_agent.adopt_previous()) {
+        if (state.key_agent.adopt_previous(agent_setup(state))) {
             // The same TPM keys: the agent serves the old generation's
             // children and this one's.
             state.key_agent_process.pid = state.key_agent.pid();

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,6 +117,17 @@ public:
                 mark_up(link);
                 return sig;
             } catch (const TpmError& e) {
+                if (is_object_gone(e.rc()) && attempt == 0) {
+                    // Another client of a TPM without a resource manager
+                    // flushed it: load it again, once.
+                    if (auto gone = link.loaded.find(index); gone != link.loaded.end()) {
+                        gone->second->forget();
+                        link.loaded.erase(gone);
+                    }
+                    log_(1, "TPM key agent: " + keys_[index].reference +
+                                ": the TPM no longer held the key (another program flushed it); loading it again");
+                    continue;
+                }
                 if (!is_link_failure(e.rc()))
                     throw Error(keys_[index].reference + ": " + e.what());
                 // The link broke under a loaded key: reconnect once now.
@@ -303,10 +315,49 @@ Bytes KeyAgent::fingerprint() const
     return out;
 }
 
+Bytes setup_fingerprint(const AgentSetup& setup)
+{
+    gnutls_hash_hd_t h;
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+        throw Error("TPM key agent: cannot hash its setup");
+    auto add = [&](const void* data, std::size_t n) {
+        std::uint64_t len = n;
+        gnutls_hash(h, &len, sizeof len);
+        gnutls_hash(h, data, n);
+    };
+    for (uid_t u : setup.allowed_uids)
+        add(&u, sizeof u);
+    const std::int64_t run_as[] = {setup.run_as_uid ? static_cast<std::int64_t>(*setup.run_as_uid) : -1,
+                                   setup.run_as_gid ? static_cast<std::int64_t>(*setup.run_as_gid) : -1};
+    add(run_as, sizeof run_as);
+    for (int fd : setup.keep_fds) {
+        struct stat st{};
+        if (::fstat(fd, &st) == 0) {
+            const std::uint64_t id[] = {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+            add(id, sizeof id);
+        }
+    }
+    Bytes out(32);
+    gnutls_hash_deinit(h, out.data());
+    return out;
+}
+
+KeyAgent::~KeyAgent()
+{
+    if (previous_)
+        stop_agent_process(*previous_);
+}
+
 std::optional<KeyFacts> KeyAgent::known_facts(const KeySpec& spec)
 {
     if (!previous_)
         return std::nullopt;
+    if (!spec.file) {
+        // handle: the TPM may hold another key there now.
+        stop_agent_process(*previous_);
+        previous_.reset();
+        return std::nullopt;
+    }
     Bytes fp = spec_fingerprint(spec);
     for (const auto& [known, facts] : previous_->facts)
         if (known == fp)
@@ -316,14 +367,15 @@ std::optional<KeyFacts> KeyAgent::known_facts(const KeySpec& spec)
     return std::nullopt;
 }
 
-bool KeyAgent::adopt_previous()
+bool KeyAgent::adopt_previous(const AgentSetup& setup)
 {
     if (!previous_)
         return false;
     std::unique_ptr<RunningAgent> p = std::move(previous_);
     int status;
     const bool runs = p->pid > 0 && ::waitpid(p->pid, &status, WNOHANG) == 0;
-    if (!runs || listen_fd_ >= 0 || p->listen_fd < 0 || p->fingerprint != fingerprint()) {
+    const Bytes wanted = setup_fingerprint(setup);
+    if (!runs || listen_fd_ >= 0 || p->listen_fd < 0 || p->fingerprint != fingerprint() || p->setup != wanted) {
         if (!runs)
             p->pid = -1; // reaped just now, or gone
         stop_agent_process(*p);
@@ -334,6 +386,7 @@ bool KeyAgent::adopt_previous()
     address_ = p->address;
     std::memcpy(token_, p->token, sizeof token_);
     gnutls_memset(p->token, 0, sizeof p->token);
+    setup_ = wanted;
     active_ = true;
     return true;
 }
@@ -349,6 +402,7 @@ std::unique_ptr<RunningAgent> KeyAgent::release()
     std::memcpy(r->token, token_, sizeof token_);
     r->fingerprint = fingerprint();
     r->facts = facts_;
+    r->setup = setup_;
     pid_ = -1;
     listen_fd_ = -1;
     active_ = false;
@@ -386,10 +440,13 @@ pid_t KeyAgent::spawn(const AgentSetup& setup)
     if (pid < 0)
         throw Error("TPM key agent: " + errno_text("fork"));
     if (pid == 0) {
-        // Apache's parent handles these signals to restart; the agent simply ends.
-        for (int sig : {SIGTERM, SIGHUP, SIGUSR1, SIGINT, SIGWINCH, SIGCHLD, SIGALRM})
+        // Apache's restart signals reach the whole process group (prefork
+        // sends SIGHUP to it for a restart): the agent ignores them and is
+        // stopped, or kept, by the parent with SIGTERM. SIGINT ends it.
+        for (int sig : {SIGTERM, SIGINT, SIGCHLD, SIGALRM})
             ::signal(sig, SIG_DFL);
-        ::signal(SIGPIPE, SIG_IGN);
+        for (int sig : {SIGPIPE, SIGHUP, SIGUSR1, SIGWINCH})
+            ::signal(sig, SIG_IGN);
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -410,6 +467,7 @@ pid_t KeyAgent::spawn(const AgentSetup& setup)
     }
     pid_ = pid;
     active_ = true;
+    setup_ = setup_fingerprint(setup);
     return pid;
 }
 
@@ -507,6 +565,14 @@ void KeyAgent::close_listener_in_child()
     for (auto& k : keys_) {
         k.auth = Secret{};
         k.parent_auth = Secret{};
+    }
+    // The fingerprints hash the authorizations: not for children either.
+    for (auto& [fp, facts] : facts_)
+        gnutls_memset(fp.data(), 0, fp.size());
+    facts_.clear();
+    if (previous_) {
+        gnutls_memset(previous_->token, 0, sizeof previous_->token);
+        previous_.reset(); // the parent's to stop, not ours
     }
     if (listen_fd_ >= 0)
         ::close(listen_fd_);

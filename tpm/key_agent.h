@@ -58,13 +58,20 @@ struct RunningAgent {
     std::uint8_t token[32] = {};
     Bytes fingerprint;                              // of the whole key list (KeyAgent::fingerprint)
     std::vector<std::pair<Bytes, KeyFacts>> facts;  // per key: spec_fingerprint, its check's result
+    Bytes setup;                                    // how it was started (setup_fingerprint)
 };
+
+// What of an AgentSetup an adopted agent must share with the new
+// generation's: who may connect, whom it runs as, where it logs (the
+// error log file's device and inode, so a rotated log gets a new agent).
+Bytes setup_fingerprint(const AgentSetup& setup);
 
 // Stops the agent process (SIGTERM, then SIGKILL after
 // agent_stop_deadline_ms) and closes its socket.
 void stop_agent_process(RunningAgent& agent);
 
-// SHA-256 over a key spec, secrets included (it never leaves the parent).
+// SHA-256 over a key spec, secrets included: it stays in the parent and
+// the agent, which hold the secrets themselves (children wipe it).
 Bytes spec_fingerprint(const KeySpec& spec);
 
 // One per configuration generation (httpd/module_state.h); the TPM backend
@@ -81,6 +88,9 @@ Bytes spec_fingerprint(const KeySpec& spec);
 class KeyAgent {
 public:
     KeyAgent() = default;
+    // A previous generation's agent nobody adopted (a configuration that
+    // failed to load) is stopped.
+    ~KeyAgent();
     KeyAgent(const KeyAgent&) = delete;
     KeyAgent& operator=(const KeyAgent&) = delete;
 
@@ -106,13 +116,15 @@ public:
     void inherit(std::unique_ptr<RunningAgent> previous) { previous_ = std::move(previous); }
     // What the previous generation's check found for a key identical to
     // `spec`; std::nullopt when there is none, and then the previous agent
-    // is stopped first, so that this key can be checked on the TPM.
+    // is stopped first, so that this key can be checked on the TPM. Never
+    // for a persistent handle: another key may have been put there.
     std::optional<KeyFacts> known_facts(const KeySpec& spec);
     // Parent, once the configuration is loaded: take over the previous
     // agent if it holds exactly this generation's keys, in the same order
-    // (so the same indices), and still runs. False: it was stopped (if
-    // there was one) and the caller spawns a new agent.
-    bool adopt_previous();
+    // (so the same indices), was started with the same setup, and still
+    // runs. False: it was stopped (if there was one) and the caller spawns
+    // a new agent.
+    bool adopt_previous(const AgentSetup& setup);
     // Parent, at a restart: the running agent, for the next generation.
     // This KeyAgent no longer owns it. Null when none runs.
     std::unique_ptr<RunningAgent> release();
@@ -133,6 +145,7 @@ private:
     std::vector<KeySpec> keys_;
     std::vector<std::pair<Bytes, KeyFacts>> facts_; // parallel to keys_
     std::unique_ptr<RunningAgent> previous_;
+    Bytes setup_; // setup_fingerprint of the running agent's setup
     int listen_fd_ = -1;
     bool active_ = false;
     pid_t pid_ = -1;

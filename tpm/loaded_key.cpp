@@ -169,6 +169,13 @@ LoadedKey::LoadedKey(TpmContext& tpm, const KeySpec& spec) : tpm_(tpm)
 
 LoadedKey::~LoadedKey() { release(); }
 
+void LoadedKey::forget() noexcept
+{
+    if (handle_ != ESYS_TR_NONE)
+        Esys_TR_Close(tpm_.esys(), &handle_);
+    handle_ = ESYS_TR_NONE;
+}
+
 void LoadedKey::release() noexcept
 {
     if (handle_ == ESYS_TR_NONE)

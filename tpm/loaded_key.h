@@ -62,6 +62,10 @@ public:
     // TPM2_Sign; alg is TPM2_ALG_ECDSA, TPM2_ALG_RSASSA or TPM2_ALG_RSAPSS.
     Bytes sign_digest(TPM2_ALG_ID alg, gnutls_digest_algorithm_t hash, std::span<const std::uint8_t> digest);
 
+    // The TPM lost this object (is_object_gone): drop our handle without
+    // flushing, since the TPM may have given its number to another object.
+    void forget() noexcept;
+
 private:
     void release() noexcept;
 

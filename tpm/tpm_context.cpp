@@ -32,6 +32,14 @@ bool is_link_failure(TSS2_RC rc)
     return false;
 }
 
+bool is_object_gone(TSS2_RC rc)
+{
+    if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER)
+        return false;
+    TSS2_RC code = rc & 0xfff;
+    return code >= TPM2_RC_REFERENCE_H0 && code <= TPM2_RC_REFERENCE_H0 + 6;
+}
+
 namespace {
 // tpm2-tss logs its own errors to stderr (Apache's error log) at WARNING;
 // every failure is reported by this backend with its decoded code instead.

@@ -14,6 +14,11 @@ std::string rc_text(TSS2_RC rc);
 // True when rc says the TPM could not be reached (the TCTI or the link
 // failed), as opposed to the TPM answering with an error.
 bool is_link_failure(TSS2_RC rc);
+// The TPM no longer holds an object we loaded (TPM2_RC_REFERENCE_H0..H6):
+// without a resource manager another client can flush it (swtpm, or a TPM
+// device used without /dev/tpmrm0: `apachectl configtest` checking the keys
+// while the agent serves them does).
+bool is_object_gone(TSS2_RC rc);
 
 class TpmContext {
 public:

@@ -282,6 +282,25 @@ def test_graceful_restarts_under_load_fail_no_handshake(pki, tpm, mpm):
     assert not alive(agent), "the key agent outlived Apache"
 
 
+def test_configtest_while_serving(pki, tpm, httpd):
+    """`apachectl configtest` (and the checking pass of `apachectl
+    graceful`) checks the keys in its own process while the agent serves
+    them; on a TPM without a resource manager (swtpm) that flushes the
+    agent's objects: the agent loads the key again and no handshake fails."""
+    key, pub = tpm.keys["ec256"]
+    port = serve(httpd, tpm, pki.certify("tpm-configtest", pubkey=pub), key)
+    assert curl(port, pki.ca_cert)[0] == 0
+    for _ in range(2):
+        rc, out = httpd.configtest()
+        assert rc == 0, out
+        for _ in range(3):
+            rc, out, err = curl(port, pki.ca_cert)
+            assert rc == 0 and out.endswith("\n200"), (out, err, httpd.log())
+    assert "MGS01301" not in httpd.log(), httpd.log()
+    # swtpm has no resource manager: the check did flush the agent's key.
+    assert "the TPM no longer held the key (another program flushed it); loading it again" in httpd.log()
+
+
 def test_restart_with_other_keys_replaces_the_agent(pki, tpm, httpd):
     """A restart that adds a TPM key starts a new agent (and stops the old
     one); one that leaves no TPM key stops it."""
