@@ -88,6 +88,7 @@ ssize_t BrigadeTransport::push(std::span<const std::uint8_t> buf) noexcept
     // Copied: GnuTLS reuses its buffer as soon as we return.
     APR_BRIGADE_INSERT_TAIL(out_bb_, apr_bucket_heap_create(reinterpret_cast<const char*>(buf.data()), buf.size(),
                                                             nullptr, c_->bucket_alloc));
+    queued_ += static_cast<apr_off_t>(buf.size());
     return static_cast<ssize_t>(buf.size());
 }
 
@@ -109,14 +110,8 @@ apr_status_t BrigadeTransport::pass_output(bool flush)
         return APR_SUCCESS;
     apr_status_t rv = ap_pass_brigade(output_->next, out_bb_);
     apr_brigade_cleanup(out_bb_);
+    queued_ = 0;
     return rv;
-}
-
-apr_off_t BrigadeTransport::queued_bytes() const
-{
-    apr_off_t len = 0;
-    apr_brigade_length(out_bb_, 0, &len);
-    return len;
 }
 
 } // namespace mgs::httpd

@@ -32,8 +32,14 @@ public:
     // Sends what TLS wrote so far to the network (with a FLUSH if asked).
     apr_status_t pass_output(bool flush);
     // Queues already-encoded bytes (or a metadata bucket) for the network.
-    void queue_bucket(apr_bucket* b) { APR_BRIGADE_INSERT_TAIL(out_bb_, b); }
-    apr_off_t queued_bytes() const;
+    void queue_bucket(apr_bucket* b)
+    {
+        if (b->length != static_cast<apr_size_t>(-1))
+            queued_ += static_cast<apr_off_t>(b->length);
+        APR_BRIGADE_INSERT_TAIL(out_bb_, b);
+    }
+    // Bytes waiting for pass_output (kept as a count: asked per record).
+    apr_off_t queued_bytes() const { return queued_; }
 
     // Why the last pull failed, in APR's terms (APR_TIMEUP, APR_EOF, ...).
     apr_status_t last_status() const { return last_status_; }
@@ -55,6 +61,7 @@ private:
     bool first_read_ = true;
     bool plain_http_ = false;
     bool would_block_ = false;
+    apr_off_t queued_ = 0;
 };
 
 } // namespace mgs::httpd

@@ -118,6 +118,12 @@ apr_status_t encrypt_bucket(ConnState& st, apr_bucket* e)
         }
         data += n;
         len -= static_cast<apr_size_t>(n);
+        // A file bucket reads as one mapping of up to 4 MiB: hand the
+        // records to the network as they are made, not all 256 of them at
+        // the end (4 MiB of fresh copies, out of the cache, per mapping).
+        if (len > 0 && st.transport.queued_bytes() >= output_batch)
+            if (apr_status_t rv = st.transport.pass_output(false); rv != APR_SUCCESS)
+                return rv;
     }
     return APR_SUCCESS;
 }
