@@ -1,0 +1,116 @@
+"""gnutls-keystore, the key doctor, against real keys: files (plain and
+encrypted), SoftHSM2 tokens (key and certificate on the token) and a swtpm
+TPM 2.0 key. `check` says what mod_gnutls would say, in the same words, and
+exits 1 when mod_gnutls would refuse to start; `speed` signs."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.softhsm import SOFTHSM, SoftHsm
+from harness.swtpm import Swtpm
+
+PIN = "31415926"
+
+
+def doctor_path():
+    path = os.environ.get("MGS_KEY_DOCTOR") or str(Path(os.environ["MGS_MODULE"]).parent / "gnutls-keystore")
+    assert Path(path).is_file(), f"no key doctor at {path}"
+    return path
+
+
+def doctor(*args, env=None):
+    r = subprocess.run([doctor_path(), *map(str, args)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **(env or {})})
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("key_type,pk,signer", [("p256", "ECDSA", "gnutls"), ("rsa2048", "RSA", "libcrypto"),
+                                                ("ed25519", "EdDSA", "gnutls")])
+def test_file_key_and_its_chain(pki, key_type, pk, signer):
+    chain, key = pki.identity(f"doctor-{key_type}", key_type)
+    rc, out, err = doctor("check", key, "--cert", chain)
+    assert rc == 0, out + err
+    assert f"backend file, signed by {signer}" in out and pk in out, out
+    assert "signs and verifies" in out and "cannot sign" not in out and "does not verify" not in out, out
+    assert "(2 certificates, in order)" in out and "the key matches the certificate" in out, out
+
+
+def test_a_key_that_does_not_match_its_certificate(pki):
+    _, key = pki.identity("doctor-mismatch-a", "p256")
+    other_chain, _ = pki.identity("doctor-mismatch-b", "p256")
+    rc, out, err = doctor("check", key, "--cert", other_chain)
+    assert rc == 1, out + err
+    assert (f"GnuTLSKeyFile: the private key {key} does not match the certificate in {other_chain} "
+            "(subject CN=localhost)") in err, err
+
+
+def test_an_out_of_order_chain(pki, tmp_path):
+    chain, key = pki.identity("doctor-order", "p256")
+    certs = chain.read_text().split("-----END CERTIFICATE-----\n")
+    swapped = tmp_path / "swapped.pem"
+    swapped.write_text(certs[1] + "-----END CERTIFICATE-----\n" + certs[0] + "-----END CERTIFICATE-----\n")
+    rc, out, err = doctor("check", key, "--cert", swapped)
+    assert rc == 1 and "GnuTLSCertificateFile:" in err, out + err
+
+
+def test_an_encrypted_key_and_its_passphrase(pki, tmp_path):
+    _, key = pki.identity("doctor-enc", "p256")
+    enc = tmp_path / "enc.key"
+    subprocess.run(["certtool", "--load-privkey", str(key), "--to-p8", "--password", "right horse",
+                    "--outfile", str(enc)], check=True, capture_output=True)
+    assert doctor("check", enc, "--pin", "right horse")[0] == 0
+    rc, out, err = doctor("check", enc, "--pin", "wrong horse")
+    assert rc == 1 and "wrong passphrase (GnuTLSPIN)" in err, err
+    assert "wrong horse" not in out + err
+    rc, out, err = doctor("check", enc)
+    assert rc == 1 and "is encrypted and no passphrase is configured" in err, err
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("right horse\n")
+    assert doctor("check", enc, "--pin-source", f"file:{pin_file}")[0] == 0
+
+
+def test_token_key_and_certificate(pki):
+    hsm = SoftHsm()
+    try:
+        hsm.token("doctor", PIN)
+        url, pub = hsm.generate("doctor", PIN, "web")
+        chain = pki.certify("doctor-token", pubkey=pub)
+        cert_url = hsm.store_certificate("doctor", PIN, "web", chain)
+        rc, out, err = doctor("check", url, "--pin", PIN, "--module", SOFTHSM, "--cert", cert_url, env=hsm.env)
+        assert rc == 0, out + err
+        assert "backend pkcs11, signed by pkcs11" in out and "the key matches the certificate" in out, out
+        rc, out, err = doctor("check", url, "--pin", "00000000", "--module", SOFTHSM, env=hsm.env)
+        assert rc == 1 and "GnuTLSKeyFile:" in err, out + err
+        assert "00000000" not in out + err and PIN not in out + err
+        rc, out, err = doctor("speed", url, "--pin", PIN, "--module", SOFTHSM, "--threads", "2", "--seconds", "1",
+                              env=hsm.env)
+        assert rc == 0 and "2 threads:" in out and ", 0 failed" in out, out + err
+        rc, out, err = doctor("check", "pkcs11:token=doctor;object=web;bogus", "--module", SOFTHSM, env=hsm.env)
+        assert rc == 1 and "pkcs11:" in err, err
+    finally:
+        hsm.remove()
+
+
+def test_tpm_key():
+    tpm = Swtpm()
+    try:
+        key, pub = tpm.genkey("doctor")
+        rc, out, err = doctor("check", key, "--tcti", tpm.tcti)
+        assert rc == 0, out + err
+        assert "backend tpm2, signed by tpm2" in out and "ECDSA-SECP256R1-SHA256" in out, out
+        rc, out, err = doctor("speed", key, "--tcti", tpm.tcti, "--seconds", "1")
+        assert rc == 0 and "signatures/s, 0 failed" in out, out + err
+    finally:
+        tpm.remove()
+
+
+def test_bad_command_lines():
+    for args in ([], ["check"], ["repair", "key.pem"], ["check", "key.pem", "--threads"],
+                 ["speed", "key.pem", "--threads", "0"], ["check", "key.pem", "--rsa-signer", "fast"],
+                 ["check", "key.pem", "--pin", "1", "--pin-source", "env:X"]):
+        rc, out, err = doctor(*args)
+        assert rc == 2 and "usage: gnutls-keystore" in err, (args, err)
+    rc, out, err = doctor("check", "/nonexistent/key.pem")
+    assert rc == 1 and "/nonexistent/key.pem" in err, err

@@ -1,0 +1,28 @@
+// Opens a key reference exactly as mod_gnutls does: the same backends in
+// the same order (PKCS#11 URLs, TPM 2.0 keys, then files), the same PKCS#11
+// module rules (GnuTLSPKCS11Module plus a URL's module-path, else p11-kit's
+// configured modules), the same PIN sources. A TPM key is signed in this
+// process (Apache's key agent is not there).
+#pragma once
+
+#include "pkcs11/providers.h"
+#include "tools/gnutls-keystore/options.h"
+
+#include <memory>
+
+namespace mgs::tool {
+
+class KeyOpener {
+public:
+    explicit KeyOpener(const Options& options);
+    // Throws mgs::Error with the message mod_gnutls would log.
+    std::shared_ptr<Signer> open_key();
+    KeyOptions key_options() const;
+
+private:
+    const Options& options_;
+    pkcs11::ProviderSet providers_;
+    KeyRegistry registry_;
+};
+
+} // namespace mgs::tool
