@@ -93,6 +93,32 @@ def test_token_key_and_certificate(pki):
         hsm.remove()
 
 
+def test_list_tokens_objects_and_tpm_handles(pki):
+    hsm = SoftHsm()
+    tpm = Swtpm()
+    try:
+        hsm.token("listed", PIN)
+        url, pub = hsm.generate("listed", PIN, "www")
+        hsm.store_certificate("listed", PIN, "www", pki.certify("doctor-list", pubkey=pub))
+        rc, out, err = doctor("list", "--module", SOFTHSM, env=hsm.env)
+        assert rc == 0, out + err
+        assert 'label "listed"' in out and "token=listed" in out, out
+        assert "object=www" in out and "type=cert" in out, out
+        assert "private keys: give --pin" in out and "type=private" not in out, out
+        rc, out, err = doctor("list", "--module", SOFTHSM, "--pin", PIN, "--tcti", tpm.tcti, env=hsm.env)
+        assert rc == 0, out + err
+        assert "type=private" in out and PIN not in out, out
+        # The URL it prints is one the module (and check) can use.
+        key_url = next(line.split()[-1] for line in out.splitlines() if "type=private" in line)
+        assert doctor("check", key_url, "--pin", PIN, "--module", SOFTHSM, env=hsm.env)[0] == 0
+        tpm.persistent_key("0x81000031")
+        rc, out, err = doctor("list", "--module", SOFTHSM, "--tcti", tpm.tcti, env=hsm.env)
+        assert rc == 0 and "handle:0x81000031" in out, out + err
+    finally:
+        hsm.remove()
+        tpm.remove()
+
+
 def test_tpm_key():
     tpm = Swtpm()
     try:
@@ -107,7 +133,7 @@ def test_tpm_key():
 
 
 def test_bad_command_lines():
-    for args in ([], ["check"], ["repair", "key.pem"], ["check", "key.pem", "--threads"],
+    for args in ([], ["check"], ["check", "--pin", "1"], ["repair", "key.pem"], ["check", "key.pem", "--threads"],
                  ["speed", "key.pem", "--threads", "0"], ["check", "key.pem", "--rsa-signer", "fast"],
                  ["check", "key.pem", "--pin", "1", "--pin-source", "env:X"]):
         rc, out, err = doctor(*args)

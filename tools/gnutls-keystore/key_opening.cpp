@@ -47,12 +47,12 @@ KeyOptions KeyOpener::key_options() const
     return k;
 }
 
-std::shared_ptr<Signer> KeyOpener::open_key()
+void KeyOpener::load_modules(bool always)
 {
     std::vector<std::string> modules = options_.modules;
-    bool pkcs11 = !modules.empty();
+    bool pkcs11 = always || !modules.empty();
     for (const std::string* ref : {&options_.key, options_.cert ? &*options_.cert : nullptr}) {
-        if (!ref || !pkcs11::is_pkcs11_url(*ref))
+        if (!ref || ref->empty() || !pkcs11::is_pkcs11_url(*ref))
             continue;
         pkcs11 = true;
         if (std::string msg = pkcs11::url_syntax_error(*ref); !msg.empty())
@@ -68,6 +68,11 @@ std::shared_ptr<Signer> KeyOpener::open_key()
             throw Error(std::string("GnuTLSPKCS11Module: ") + e.what());
         }
     }
+}
+
+std::shared_ptr<Signer> KeyOpener::open_key()
+{
+    load_modules(false);
     KeyOptions k = key_options();
     k.notice = [](const std::string& text) { std::fprintf(stderr, "warning: %s\n", text.c_str()); };
     return registry_.open(options_.key, k);

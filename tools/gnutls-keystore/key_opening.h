@@ -18,6 +18,10 @@ public:
     // Throws mgs::Error with the message mod_gnutls would log.
     std::shared_ptr<Signer> open_key();
     KeyOptions key_options() const;
+    // The PKCS#11 modules mod_gnutls would load for this key and
+    // certificate (--module plus any URL's module-path; p11-kit's
+    // configured modules when none is named). Throws mgs::Error.
+    void load_modules(bool always = true);
 
 private:
     const Options& options_;

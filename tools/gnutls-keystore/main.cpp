@@ -3,6 +3,7 @@
 // Apache, and measures its signing rate. Built from the module's own
 // keystore, PKCS#11 and TPM libraries (docs/key-doctor.md).
 #include "tools/gnutls-keystore/check.h"
+#include "tools/gnutls-keystore/list.h"
 #include "tools/gnutls-keystore/options.h"
 #include "tools/gnutls-keystore/speed.h"
 
@@ -20,7 +21,9 @@ int main(int argc, char** argv)
         return 2;
     }
     try {
-        return options.command == "check" ? run_check(options) : run_speed(options);
+        if (options.command == "check")
+            return run_check(options);
+        return options.command == "speed" ? run_speed(options) : run_list(options);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "gnutls-keystore: %s\n", e.what());
         return 1;

@@ -8,6 +8,7 @@ namespace mgs::tool {
 const char* const usage =
     "usage: gnutls-keystore check KEY [--cert CHAIN] [key options]\n"
     "       gnutls-keystore speed KEY [--threads N] [--seconds S] [key options]\n"
+    "       gnutls-keystore list [--pin PIN | --pin-source SRC] [--module SO]... [--tcti TCTI]\n"
     "\n"
     "KEY is what GnuTLSKeyFile takes: a key file, a pkcs11: URL, a TPM 2.0 key\n"
     "file (TSS2 PRIVATE KEY) or handle:0x81XXXXXX. The key options are the\n"
@@ -24,7 +25,10 @@ const char* const usage =
     "the key. It exits 1 with the message mod_gnutls would log when any of\n"
     "that fails, 2 for a bad command line.\n"
     "speed signs in a loop for S seconds (default 3) with N threads (default\n"
-    "1) and prints the signatures per second.\n";
+    "1) and prints the signatures per second.\n"
+    "list prints the PKCS#11 tokens mod_gnutls would see and their objects as\n"
+    "pkcs11: URLs (private keys when a PIN is given), and with --tcti the TPM's\n"
+    "persistent handles.\n";
 
 namespace {
 
@@ -41,14 +45,20 @@ double number(const std::string& flag, const char* v)
 
 Options parse_options(int argc, char** argv)
 {
-    if (argc < 3)
-        throw UsageError("a command and a key are needed");
+    if (argc < 2)
+        throw UsageError("a command is needed");
     Options o;
     o.command = argv[1];
-    if (o.command != "check" && o.command != "speed")
-        throw UsageError("unknown command '" + o.command + "' (check or speed)");
-    o.key = argv[2];
-    for (int i = 3; i < argc; ++i) {
+    if (o.command != "check" && o.command != "speed" && o.command != "list")
+        throw UsageError("unknown command '" + o.command + "' (check, speed or list)");
+    int first_option = 2;
+    if (o.command != "list") {
+        if (argc < 3 || std::strncmp(argv[2], "--", 2) == 0)
+            throw UsageError(o.command + " needs a key");
+        o.key = argv[2];
+        first_option = 3;
+    }
+    for (int i = first_option; i < argc; ++i) {
         std::string flag = argv[i];
         if (i + 1 >= argc)
             throw UsageError(flag + " needs a value");

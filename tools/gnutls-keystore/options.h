@@ -11,7 +11,7 @@
 namespace mgs::tool {
 
 struct Options {
-    std::string command; // check, speed
+    std::string command; // check, speed, list
     std::string key;     // file, pkcs11: URL, TSS2 file, handle:0x81...
     std::optional<std::string> cert; // GnuTLSCertificateFile: PEM chain or pkcs11: URL
     std::optional<std::string> pin, pin_source, srk_pin, srk_pin_source;
