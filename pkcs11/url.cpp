@@ -82,4 +82,15 @@ std::optional<std::string> url_module_path(std::string_view url) { return attrib
 
 std::optional<std::string> url_pin_source(std::string_view url) { return attribute(url, p11_kit_uri_get_pin_source); }
 
+std::optional<std::string> url_object_label(std::string_view url)
+{
+    Parsed p = parse(url);
+    if (p.rc != P11_KIT_URI_OK)
+        return std::nullopt;
+    CK_ATTRIBUTE_PTR a = p11_kit_uri_get_attribute(p.uri.get(), CKA_LABEL);
+    if (!a || !a->pValue)
+        return std::nullopt;
+    return std::string(static_cast<const char*>(a->pValue), a->ulValueLen);
+}
+
 } // namespace mgs::pkcs11

@@ -23,5 +23,7 @@ std::string redact_url(std::string_view url);
 // The percent-decoded query attributes GnuTLS does not act on itself.
 std::optional<std::string> url_module_path(std::string_view url);
 std::optional<std::string> url_pin_source(std::string_view url);
+// The object label (object=...), percent-decoded.
+std::optional<std::string> url_object_label(std::string_view url);
 
 } // namespace mgs::pkcs11

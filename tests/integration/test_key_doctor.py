@@ -119,6 +119,51 @@ def test_list_tokens_objects_and_tpm_handles(pki):
         tpm.remove()
 
 
+@pytest.mark.parametrize("key_type,pk", [("ecdsa-p256", "ECDSA"), ("rsa2048", "RSA")])
+def test_new_key_in_a_token_and_its_request(pki, tmp_path, key_type, pk):
+    """new makes the key inside the token and a request the token signed;
+    the certificate a CA issues from it serves with the new key; the label
+    is not reused, and the PIN is needed and never shown."""
+    hsm = SoftHsm()
+    try:
+        hsm.token("fresh", PIN)
+        url = "pkcs11:token=fresh;object=www"
+        csr = tmp_path / "www.csr"
+        rc, out, err = doctor("new", url, "--pin", PIN, "--module", SOFTHSM, "--type", key_type,
+                              "--subject", "CN=www.example.test,O=Example", "--dns", "www.example.test",
+                              "--csr", csr, env=hsm.env)
+        assert rc == 0, out + err
+        assert PIN not in out + err
+        key_url = next(line.split()[1] for line in out.splitlines() if line.startswith("key: "))
+        assert "token=fresh" in key_url and "object=www" in key_url and "type=private" in key_url, out
+        info = subprocess.run(["certtool", "--crq-info", "--infile", str(csr)], capture_output=True, text=True)
+        assert info.returncode == 0 and "CN=www.example.test" in info.stdout, info.stdout + info.stderr
+        assert "www.example.test" in info.stdout and pk in info.stdout, info.stdout
+        assert "Self signature: verified" in info.stdout, info.stdout
+        # A CA signs the request's key: check passes with the token key.
+        pub = tmp_path / "pub.pem"
+        subprocess.run(["p11tool", "--provider", SOFTHSM, "--export-pubkey", "--login", key_url,
+                        "--outfile", str(pub)], check=True, capture_output=True, env={**os.environ, **hsm.env,
+                                                                                    "GNUTLS_PIN": PIN})
+        chain = pki.certify("doctor-new-" + key_type, pubkey=pub, cn="www.example.test")
+        rc, out, err = doctor("check", key_url, "--pin", PIN, "--module", SOFTHSM, "--cert", chain, env=hsm.env)
+        assert rc == 0 and "the key matches the certificate" in out, out + err
+        # The same label again: refused, nothing changed.
+        rc, out, err = doctor("new", url, "--pin", PIN, "--module", SOFTHSM, "--subject", "CN=x", env=hsm.env)
+        assert rc == 1 and "already holds a private key labelled 'www'" in err, out + err
+        rc, out, err = doctor("new", "pkcs11:token=fresh;object=other", "--module", SOFTHSM, "--subject", "CN=x",
+                              env=hsm.env)
+        assert rc == 2 and "--pin or --pin-source" in err, err
+        rc, out, err = doctor("new", "pkcs11:token=fresh;object=other", "--pin", "99999999", "--module", SOFTHSM,
+                              "--subject", "CN=x", env=hsm.env)
+        assert rc == 1 and "99999999" not in out + err, out + err
+        rc, out, err = doctor("new", "pkcs11:token=fresh;object=other", "--pin", PIN, "--module", SOFTHSM,
+                              "--subject", "not a dn", env=hsm.env)
+        assert rc == 2 and "--subject" in err, err
+    finally:
+        hsm.remove()
+
+
 def test_tpm_key():
     tpm = Swtpm()
     try:

@@ -4,6 +4,7 @@
 // keystore, PKCS#11 and TPM libraries (docs/key-doctor.md).
 #include "tools/gnutls-keystore/check.h"
 #include "tools/gnutls-keystore/list.h"
+#include "tools/gnutls-keystore/new_key.h"
 #include "tools/gnutls-keystore/options.h"
 #include "tools/gnutls-keystore/speed.h"
 
@@ -23,7 +24,12 @@ int main(int argc, char** argv)
     try {
         if (options.command == "check")
             return run_check(options);
+        if (options.command == "new")
+            return run_new(options);
         return options.command == "speed" ? run_speed(options) : run_list(options);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "gnutls-keystore: %s\n\n%s", e.what(), usage);
+        return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "gnutls-keystore: %s\n", e.what());
         return 1;

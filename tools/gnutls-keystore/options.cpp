@@ -9,6 +9,8 @@ const char* const usage =
     "usage: gnutls-keystore check KEY [--cert CHAIN] [key options]\n"
     "       gnutls-keystore speed KEY [--threads N] [--seconds S] [key options]\n"
     "       gnutls-keystore list [--pin PIN | --pin-source SRC] [--module SO]... [--tcti TCTI]\n"
+    "       gnutls-keystore new 'pkcs11:token=T;object=LABEL' --subject DN [--dns NAME]...\n"
+    "                       [--type ecdsa-p256|ecdsa-p384|rsa2048|rsa3072] [--csr FILE] [key options]\n"
     "\n"
     "KEY is what GnuTLSKeyFile takes: a key file, a pkcs11: URL, a TPM 2.0 key\n"
     "file (TSS2 PRIVATE KEY) or handle:0x81XXXXXX. The key options are the\n"
@@ -28,7 +30,10 @@ const char* const usage =
     "1) and prints the signatures per second.\n"
     "list prints the PKCS#11 tokens mod_gnutls would see and their objects as\n"
     "pkcs11: URLs (private keys when a PIN is given), and with --tcti the TPM's\n"
-    "persistent handles.\n";
+    "persistent handles.\n"
+    "new makes a key inside the token (not exportable), under a label no key\n"
+    "has yet, and a certificate request for it (PEM, to FILE or standard\n"
+    "output) signed by the token; it prints the key's URL.\n";
 
 namespace {
 
@@ -49,8 +54,8 @@ Options parse_options(int argc, char** argv)
         throw UsageError("a command is needed");
     Options o;
     o.command = argv[1];
-    if (o.command != "check" && o.command != "speed" && o.command != "list")
-        throw UsageError("unknown command '" + o.command + "' (check, speed or list)");
+    if (o.command != "check" && o.command != "speed" && o.command != "list" && o.command != "new")
+        throw UsageError("unknown command '" + o.command + "' (check, speed, list or new)");
     int first_option = 2;
     if (o.command != "list") {
         if (argc < 3 || std::strncmp(argv[2], "--", 2) == 0)
@@ -75,6 +80,14 @@ Options parse_options(int argc, char** argv)
             o.srk_pin_source = v;
         else if (flag == "--module")
             o.modules.push_back(v);
+        else if (flag == "--subject")
+            o.subject = v;
+        else if (flag == "--dns")
+            o.dns_names.push_back(v);
+        else if (flag == "--type")
+            o.key_type = v;
+        else if (flag == "--csr")
+            o.csr_out = v;
         else if (flag == "--tcti")
             o.tcti = v;
         else if (flag == "--rsa-signer") {

@@ -11,13 +11,17 @@
 namespace mgs::tool {
 
 struct Options {
-    std::string command; // check, speed, list
+    std::string command; // check, speed, list, new
     std::string key;     // file, pkcs11: URL, TSS2 file, handle:0x81...
     std::optional<std::string> cert; // GnuTLSCertificateFile: PEM chain or pkcs11: URL
     std::optional<std::string> pin, pin_source, srk_pin, srk_pin_source;
     std::vector<std::string> modules; // GnuTLSPKCS11Module
     std::string tcti;                 // GnuTLSTPMTCTI
     RsaEngine rsa = RsaEngine::automatic;
+    // new: the key and its certificate request
+    std::string key_type = "ecdsa-p256";
+    std::optional<std::string> subject, csr_out;
+    std::vector<std::string> dns_names;
     int threads = 1;
     double seconds = 3;
 };

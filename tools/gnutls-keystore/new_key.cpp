@@ -1,0 +1,177 @@
+#include "tools/gnutls-keystore/new_key.h"
+
+#include "keystore/error.h"
+#include "keystore/gnutls_handles.h"
+#include "pkcs11/url.h"
+#include "tools/gnutls-keystore/key_opening.h"
+
+#include <gnutls/crypto.h>
+#include <gnutls/pkcs11.h>
+#include <gnutls/x509.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+namespace mgs::tool {
+
+namespace {
+
+const Secret* login_pin = nullptr;
+
+int pin_callback(void*, int, const char*, const char*, unsigned flags, char* pin, size_t pin_max)
+{
+    if (!login_pin || (flags & GNUTLS_PIN_WRONG) || login_pin->empty() || login_pin->size() + 1 > pin_max)
+        return -1;
+    std::memcpy(pin, login_pin->reveal(), login_pin->size() + 1);
+    return 0;
+}
+
+struct KeyKind {
+    gnutls_pk_algorithm_t pk;
+    unsigned bits;
+};
+
+KeyKind kind_of(const std::string& type)
+{
+    if (type == "ecdsa-p256")
+        return {GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1)};
+    if (type == "ecdsa-p384")
+        return {GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1)};
+    if (type == "rsa2048")
+        return {GNUTLS_PK_RSA, 2048};
+    if (type == "rsa3072")
+        return {GNUTLS_PK_RSA, 3072};
+    throw UsageError("--type must be ecdsa-p256, ecdsa-p384, rsa2048 or rsa3072, not '" + type + "'");
+}
+
+void check(int rc, const std::string& what)
+{
+    if (rc < 0)
+        throw_gnutls(what, rc);
+}
+
+struct Crq {
+    gnutls_x509_crq_t q = nullptr;
+    Crq() { check(gnutls_x509_crq_init(&q), "cannot make a certificate request"); }
+    ~Crq() { gnutls_x509_crq_deinit(q); }
+    Crq(const Crq&) = delete;
+    Crq& operator=(const Crq&) = delete;
+};
+
+} // namespace
+
+int run_new(const Options& options)
+{
+    if (!pkcs11::is_pkcs11_url(options.key))
+        throw UsageError("new makes keys in PKCS#11 tokens: KEY must be a pkcs11: URL with token= and object=");
+    if (!options.subject)
+        throw UsageError("new needs --subject, e.g. --subject CN=www.example.com");
+    const KeyKind kind = kind_of(options.key_type);
+    const std::string where = pkcs11::redact_url(options.key);
+    if (std::string why = pkcs11::url_syntax_error(options.key); !why.empty())
+        throw Error(where + ": " + why);
+    const std::optional<std::string> label = pkcs11::url_object_label(options.key);
+    if (!label || label->empty())
+        throw UsageError("KEY must name the new key's label with object=");
+
+    KeyOpener opener(options);
+    Secret pin = opener.key_options().pin;
+    if (pin.empty())
+        throw UsageError("new logs in to the token: give --pin or --pin-source");
+    opener.load_modules();
+    login_pin = &pin;
+    gnutls_pkcs11_set_pin_function(pin_callback, nullptr);
+    struct Unset {
+        ~Unset() { login_pin = nullptr; }
+    } unset;
+
+    // Never a second key under a label GnuTLSKeyFile may already name.
+    {
+        gnutls_pkcs11_obj_t* objs = nullptr;
+        unsigned n = 0;
+        std::string find = options.key + (options.key.find("type=") == std::string::npos ? ";type=private" : "");
+        if (gnutls_pkcs11_obj_list_import_url4(&objs, &n, find.c_str(),
+                                               GNUTLS_PKCS11_OBJ_FLAG_PRIVKEY | GNUTLS_PKCS11_OBJ_FLAG_LOGIN) >= 0) {
+            for (unsigned i = 0; i < n; ++i)
+                gnutls_pkcs11_obj_deinit(objs[i]);
+            gnutls_free(objs);
+            if (n > 0)
+                throw Error(where + ": the token already holds a private key labelled '" + *label +
+                            "'; choose another object= (nothing was changed)");
+        }
+    }
+
+    std::uint8_t id_bytes[16];
+    check(gnutls_rnd(GNUTLS_RND_NONCE, id_bytes, sizeof id_bytes), "no random key id");
+    gnutls_datum_t id{id_bytes, sizeof id_bytes};
+    GnutlsDatum pub_pem;
+    int rc = gnutls_pkcs11_privkey_generate3(
+        options.key.c_str(), kind.pk, kind.bits, label->c_str(), &id, GNUTLS_X509_FMT_PEM, &pub_pem.d,
+        GNUTLS_KEY_DIGITAL_SIGNATURE,
+        GNUTLS_PKCS11_OBJ_FLAG_LOGIN | GNUTLS_PKCS11_OBJ_FLAG_MARK_SENSITIVE | GNUTLS_PKCS11_OBJ_FLAG_MARK_PRIVATE);
+    if (rc == GNUTLS_E_PKCS11_PIN_ERROR)
+        throw Error(where + ": the token refused the PIN (CKR_PIN_INCORRECT); it is not retried");
+    check(rc, where + ": the token cannot make the key");
+
+    // The new key's URL: the token's, with this id and label.
+    std::string key_url;
+    {
+        gnutls_pkcs11_obj_t* objs = nullptr;
+        unsigned n = 0;
+        std::string find = options.key + (options.key.find("type=") == std::string::npos ? ";type=private" : "");
+        check(gnutls_pkcs11_obj_list_import_url4(&objs, &n, find.c_str(),
+                                                 GNUTLS_PKCS11_OBJ_FLAG_PRIVKEY | GNUTLS_PKCS11_OBJ_FLAG_LOGIN),
+              where + ": cannot find the new key");
+        for (unsigned i = 0; i < n; ++i) {
+            char* url = nullptr;
+            if (key_url.empty() && gnutls_pkcs11_obj_export_url(objs[i], GNUTLS_PKCS11_URL_GENERIC, &url) >= 0) {
+                key_url = url;
+                gnutls_free(url);
+            }
+            gnutls_pkcs11_obj_deinit(objs[i]);
+        }
+        gnutls_free(objs);
+        if (key_url.empty())
+            throw Error(where + ": the token made the key but does not show it");
+    }
+
+    // The request, signed inside the token.
+    Crq crq;
+    const char* err = nullptr;
+    if (int r = gnutls_x509_crq_set_dn(crq.q, options.subject->c_str(), &err); r < 0)
+        throw UsageError("--subject '" + *options.subject + "' is not a distinguished name" +
+                         (err ? " (at '" + std::string(err) + "')" : std::string()) + ": " + gnutls_strerror(r));
+    for (const std::string& dns : options.dns_names)
+        check(gnutls_x509_crq_set_subject_alt_name(crq.q, GNUTLS_SAN_DNSNAME, dns.data(),
+                                                   static_cast<unsigned>(dns.size()), GNUTLS_FSAN_APPEND),
+              "--dns " + dns);
+    check(gnutls_x509_crq_set_key_usage(crq.q, GNUTLS_KEY_DIGITAL_SIGNATURE), "key usage");
+    check(gnutls_x509_crq_set_key_purpose_oid(crq.q, GNUTLS_KP_TLS_WWW_SERVER, 0), "key purpose");
+    check(gnutls_x509_crq_set_version(crq.q, 1), "request version");
+    PubKey pub = new_pubkey();
+    check(gnutls_pubkey_import(pub.get(), &pub_pem.d, GNUTLS_X509_FMT_PEM), "the new public key");
+    check(gnutls_x509_crq_set_pubkey(crq.q, pub.get()), "the new public key");
+    PrivKey priv = new_privkey();
+    check(gnutls_privkey_import_url(priv.get(), key_url.c_str(), 0), where + ": cannot open the new key");
+    check(gnutls_x509_crq_privkey_sign(crq.q, priv.get(), GNUTLS_DIG_SHA256, 0),
+          where + ": the token cannot sign the request");
+    GnutlsDatum csr;
+    check(gnutls_x509_crq_export2(crq.q, GNUTLS_X509_FMT_PEM, &csr.d), "cannot write the request");
+
+    if (options.csr_out) {
+        std::ofstream out(*options.csr_out, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(csr.d.data), static_cast<std::streamsize>(csr.d.size));
+        if (!out)
+            throw Error("cannot write " + *options.csr_out);
+        std::printf("request: %s\n", options.csr_out->c_str());
+    } else {
+        std::fwrite(csr.d.data, 1, csr.d.size, stdout);
+    }
+    std::printf("key: %s\n  for GnuTLSKeyFile (with GnuTLSPIN or GnuTLSPINSource); the token will not export it\n",
+                key_url.c_str());
+    return 0;
+}
+
+} // namespace mgs::tool
