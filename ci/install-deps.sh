@@ -14,6 +14,8 @@ packages=(
   # fuzzing (ci/fuzz.sh): clang, its libFuzzer and sanitizer runtimes (only
   # recommended by clang), llvm-symbolizer for readable reports
   clang libclang-rt-14-dev llvm
+  # the Debian package (ci/package.sh)
+  debhelper dpkg-dev fakeroot
 )
 
 missing=()

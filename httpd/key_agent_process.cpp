@@ -111,18 +111,23 @@ void agent_maintenance(int reason, void* data, int status)
 struct Retained {
     pid_t pid;
     int listen_fd;
-    char build[96];
+    char build[160];
+    std::size_t sizes[4];
     tpm::RunningAgent* parked;
 };
 #define MGS_STR2(x) #x
 #define MGS_STR(x) MGS_STR2(x)
-constexpr char this_build[] = "mod_gnutls " MGS_VERSION " " __DATE__ " " __TIME__ " RunningAgent/" MGS_STR(
-    __GNUC__) " layout 1";
+// What the parked RunningAgent's memory layout depends on: this module's
+// version and layout revision, the compiler and the libstdc++ that built it,
+// the sizes of the types. (No __DATE__: builds are reproducible.)
+constexpr char this_build[] = "mod_gnutls " MGS_VERSION " agent-layout 1 " __VERSION__ " " MGS_STR(__GLIBCXX__);
 static_assert(sizeof this_build <= sizeof(Retained::build));
+constexpr std::size_t layout_sizes[] = {sizeof(tpm::RunningAgent), sizeof(tpm::KeyFacts), sizeof(std::string),
+                                        sizeof(Bytes)};
 
 Retained& retained()
 {
-    constexpr const char* key = "mod_gnutls:tpm-key-agent:v1";
+    constexpr const char* key = "mod_gnutls:tpm-key-agent:v2";
     void* data = ap_retained_data_get(key);
     if (!data) {
         data = ap_retained_data_create(key, sizeof(Retained));
@@ -151,6 +156,7 @@ apr_status_t park_or_stop_agent(void* data)
         return APR_SUCCESS;
     Retained& r = retained();
     std::memcpy(r.build, this_build, sizeof this_build);
+    std::memcpy(r.sizes, layout_sizes, sizeof layout_sizes);
     r.pid = running->pid;
     r.listen_fd = running->listen_fd;
     r.parked = running.release();
@@ -165,7 +171,8 @@ std::unique_ptr<tpm::RunningAgent> take_parked_agent()
     if (r.pid == 0 && r.listen_fd == 0 && !r.parked)
         return nullptr;
     std::unique_ptr<tpm::RunningAgent> parked;
-    if (std::memcmp(r.build, this_build, sizeof this_build) == 0 && r.parked && r.parked->pid == r.pid &&
+    if (std::memcmp(r.build, this_build, sizeof this_build) == 0 &&
+        std::memcmp(r.sizes, layout_sizes, sizeof layout_sizes) == 0 && r.parked && r.parked->pid == r.pid &&
         r.parked->listen_fd == r.listen_fd) {
         parked.reset(r.parked);
     } else if (r.pid > 0 || r.listen_fd > 0) {
