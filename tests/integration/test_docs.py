@@ -1,0 +1,42 @@
+"""The manual's commands work: every ```sh block of docs/faq.md runs, in
+order, in an empty directory, with the key doctor on PATH and $PORT a
+server this module serves (a certificate for localhost)."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from harness.httpd import Httpd, vhost
+from harness.ports import free_ports
+
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
+
+
+def sh_blocks(doc):
+    return re.findall(r"^```sh\n(.*?)^```$", (DOCS / doc).read_text(), re.M | re.S)
+
+
+def doctor_dir():
+    path = os.environ.get("MGS_KEY_DOCTOR") or str(Path(os.environ["MGS_MODULE"]).parent / "gnutls-keystore")
+    return str(Path(path).parent)
+
+
+def test_faq_commands(pki, tmp_path):
+    blocks = sh_blocks("faq.md")
+    assert len(blocks) >= 10, "the FAQ's runnable blocks were not found"
+    chain, key = pki.identity("docs-faq", "p256")
+    h = Httpd()
+    try:
+        port = free_ports(1)[0]
+        h.docroot("site", body="faq\n")
+        h.write_config(vhost(port, chain, key, docroot=h.root / "site"), [port])
+        h.start()
+        env = {**os.environ, "PORT": str(port), "PATH": doctor_dir() + ":" + os.environ.get("PATH", "")}
+        for i, block in enumerate(blocks):
+            r = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, f"docs/faq.md block {i + 1} failed:\n{block}\n{r.stdout}\n{r.stderr}"
+        log = h.log()
+        assert "MGS01308" in log, log  # the plain-HTTP answer was ours
+    finally:
+        h.remove()
