@@ -40,3 +40,15 @@ def test_faq_commands(pki, tmp_path):
         assert "MGS01308" in log, log  # the plain-HTTP answer was ours
     finally:
         h.remove()
+
+
+def test_every_log_identifier_is_documented():
+    """docs/errors.md lists every MGSnnnnn identifier the code logs."""
+    root = DOCS.parent
+    used = set()
+    for d in ("httpd", "src", "keystore", "pkcs11", "tpm"):
+        for f in (root / d).rglob("*.[ch]*"):
+            used |= set(re.findall(r"MGSLOGNO\((\d{5})\)", f.read_text(errors="replace")))
+    assert len(used) > 20, used
+    documented = set(re.findall(r"MGS(\d{5})", (DOCS / "errors.md").read_text()))
+    assert used - documented == set(), f"not in docs/errors.md: {sorted(used - documented)}"
