@@ -42,6 +42,37 @@ def test_faq_commands(pki, tmp_path):
         h.remove()
 
 
+def test_hsm_walkthrough(tmp_path):
+    """docs/hsm.md's blocks, in one shell (they share variables), in a
+    directory www-data can read: a SoftHSM2 token, a key made in it, a CA
+    certificate, Apache serving with it, then the same token through
+    p11-kit server as a network HSM."""
+    from harness.httpd import world_readable_dir
+    blocks = sh_blocks("hsm.md")
+    assert len(blocks) >= 6, "the walk-through's runnable blocks were not found"
+    work = world_readable_dir("mgs-doc-hsm-")
+    port = free_ports(1)[0]
+    script = "\n".join(f"echo '== docs/hsm.md block {i + 1}' >&2\n{b}" for i, b in enumerate(blocks))
+    env = {**os.environ, "PORT": str(port), "PATH": doctor_dir() + ":" + os.environ.get("PATH", "")}
+    try:
+        r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env, capture_output=True,
+                           text=True, timeout=300)
+        log = (work / "error.log").read_text() if (work / "error.log").exists() else ""
+        assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\nerror.log:\n{log}"
+        assert "Private key" in (work / "new.out").read_text() or "type=private" in (work / "new.out").read_text()
+    finally:
+        # Whatever a failed block left running.
+        for pidfile in ("httpd.pid", "hsm.pid"):
+            p = work / pidfile
+            if p.exists():
+                try:
+                    pid = int(p.read_text())
+                    os.kill(pid, 15) if pidfile == "httpd.pid" else os.killpg(pid, 9)
+                except (ValueError, OSError):
+                    pass
+        subprocess.run(["rm", "-rf", str(work)])
+
+
 def test_every_log_identifier_is_documented():
     """docs/errors.md lists every MGSnnnnn identifier the code logs."""
     root = DOCS.parent
