@@ -47,13 +47,24 @@ def test_hsm_walkthrough(tmp_path):
     directory www-data can read: a SoftHSM2 token, a key made in it, a CA
     certificate, Apache serving with it, then the same token through
     p11-kit server as a network HSM."""
-    from harness.httpd import world_readable_dir
+    from harness.httpd import sanitizer_env, world_readable_dir
     blocks = sh_blocks("hsm.md")
     assert len(blocks) >= 6, "the walk-through's runnable blocks were not found"
     work = world_readable_dir("mgs-doc-hsm-")
     port = free_ports(1)[0]
     script = "\n".join(f"echo '== docs/hsm.md block {i + 1}' >&2\n{b}" for i, b in enumerate(blocks))
-    env = {**os.environ, "PORT": str(port), "PATH": doctor_dir() + ":" + os.environ.get("PATH", "")}
+    path = doctor_dir()
+    if sanitizer_env():
+        # The sanitized module needs its runtime preloaded into httpd, and
+        # only into httpd (the other tools are not instrumented).
+        shim = work / "shim"
+        shim.mkdir()
+        (shim / "apache2").write_text("#!/bin/sh\n" + "".join(f"export {k}='{v}'\n" for k, v in
+                                                                 sanitizer_env().items()) +
+                                      'exec /usr/sbin/apache2 "$@"\n')
+        os.chmod(shim / "apache2", 0o755)
+        path = f"{shim}:{path}"
+    env = {**os.environ, "PORT": str(port), "PATH": path + ":" + os.environ.get("PATH", "")}
     try:
         r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env, capture_output=True,
                            text=True, timeout=300)
