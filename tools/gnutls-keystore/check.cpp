@@ -99,13 +99,9 @@ void print_chain(const CertificateChain& chain)
 int run_check(const Options& options)
 {
     KeyOpener opener(options);
-    std::shared_ptr<Signer> signer;
-    try {
-        signer = opener.open_key();
-    } catch (const Error& e) {
-        std::fprintf(stderr, "gnutls-keystore: GnuTLSKeyFile: %s\n", e.what());
+    std::shared_ptr<Signer> signer = opener.open_key_or_report();
+    if (!signer)
         return 1;
-    }
     const char* pk = gnutls_pk_get_name(signer->algorithm());
     std::printf("key: %s\n  backend %s, signed by %s\n  %s, %u bits\n", signer->describe().c_str(),
                 signer->backend().c_str(), signer->engine().c_str(), pk ? pk : "unknown", signer->bits());

@@ -78,4 +78,14 @@ std::shared_ptr<Signer> KeyOpener::open_key()
     return registry_.open(options_.key, k);
 }
 
+std::shared_ptr<Signer> KeyOpener::open_key_or_report()
+{
+    try {
+        return open_key();
+    } catch (const Error& e) {
+        std::fprintf(stderr, "gnutls-keystore: GnuTLSKeyFile: %s\n", e.what());
+        return nullptr;
+    }
+}
+
 } // namespace mgs::tool

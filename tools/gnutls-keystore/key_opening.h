@@ -17,6 +17,9 @@ public:
     explicit KeyOpener(const Options& options);
     // Throws mgs::Error with the message mod_gnutls would log.
     std::shared_ptr<Signer> open_key();
+    // The same, but the message goes to standard error as
+    // "gnutls-keystore: GnuTLSKeyFile: ..." and null comes back.
+    std::shared_ptr<Signer> open_key_or_report();
     KeyOptions key_options() const;
     // The PKCS#11 modules mod_gnutls would load for this key and
     // certificate (--module plus any URL's module-path; p11-kit's

@@ -5,6 +5,7 @@
 #include "pkcs11/providers.h"
 #include "tpm/tpm_context.h"
 #include "tools/gnutls-keystore/key_opening.h"
+#include "tools/gnutls-keystore/token_login.h"
 
 #include <gnutls/pkcs11.h>
 #include <tss2/tss2_esys.h>
@@ -16,17 +17,6 @@
 namespace mgs::tool {
 
 namespace {
-
-const Secret* login_pin = nullptr;
-
-// A wrong PIN is not tried twice: tokens lock after a few failures.
-int pin_callback(void*, int, const char*, const char*, unsigned flags, char* pin, size_t pin_max)
-{
-    if (!login_pin || (flags & GNUTLS_PIN_WRONG) || login_pin->empty() || login_pin->size() + 1 > pin_max)
-        return -1;
-    std::memcpy(pin, login_pin->reveal(), login_pin->size() + 1);
-    return 0;
-}
 
 std::string token_info(const char* url, gnutls_pkcs11_token_info_t what)
 {
@@ -135,10 +125,11 @@ int run_list(const Options& options)
         std::fprintf(stderr, "gnutls-keystore: %s\n", e.what());
         return 1;
     }
-    login_pin = &pin;
-    gnutls_pkcs11_set_pin_function(pin_callback, nullptr);
-    int status = list_tokens(options, pin);
-    login_pin = nullptr;
+    int status;
+    {
+        TokenLogin login(pin);
+        status = list_tokens(options, pin);
+    }
     if (!options.tcti.empty())
         status |= list_tpm_handles(options.tcti);
     else

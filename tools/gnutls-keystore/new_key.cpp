@@ -4,6 +4,7 @@
 #include "keystore/gnutls_handles.h"
 #include "pkcs11/url.h"
 #include "tools/gnutls-keystore/key_opening.h"
+#include "tools/gnutls-keystore/token_login.h"
 
 #include <gnutls/crypto.h>
 #include <gnutls/pkcs11.h>
@@ -17,16 +18,6 @@
 namespace mgs::tool {
 
 namespace {
-
-const Secret* login_pin = nullptr;
-
-int pin_callback(void*, int, const char*, const char*, unsigned flags, char* pin, size_t pin_max)
-{
-    if (!login_pin || (flags & GNUTLS_PIN_WRONG) || login_pin->empty() || login_pin->size() + 1 > pin_max)
-        return -1;
-    std::memcpy(pin, login_pin->reveal(), login_pin->size() + 1);
-    return 0;
-}
 
 struct KeyKind {
     gnutls_pk_algorithm_t pk;
@@ -81,11 +72,7 @@ int run_new(const Options& options)
     if (pin.empty())
         throw UsageError("new logs in to the token: give --pin or --pin-source");
     opener.load_modules();
-    login_pin = &pin;
-    gnutls_pkcs11_set_pin_function(pin_callback, nullptr);
-    struct Unset {
-        ~Unset() { login_pin = nullptr; }
-    } unset;
+    TokenLogin login(pin);
 
     // Never a second key under a label GnuTLSKeyFile may already name.
     {

@@ -16,13 +16,9 @@ namespace mgs::tool {
 int run_speed(const Options& options)
 {
     KeyOpener opener(options);
-    std::shared_ptr<Signer> signer;
-    try {
-        signer = opener.open_key();
-    } catch (const Error& e) {
-        std::fprintf(stderr, "gnutls-keystore: GnuTLSKeyFile: %s\n", e.what());
+    std::shared_ptr<Signer> signer = opener.open_key_or_report();
+    if (!signer)
         return 1;
-    }
     // The scheme a TLS 1.3 handshake would ask for first, on a digest as
     // GnuTLS hands it over.
     const gnutls_sign_algorithm_t scheme = signer->schemes().front();
