@@ -20,45 +20,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.httpd import Httpd  # noqa: E402
 from harness.pki import Pki  # noqa: E402
-from harness.ports import free_ports  # noqa: E402
 from server_usage import cpu_seconds  # noqa: E402
+from side_by_side import TlsServer  # noqa: E402
 
 MIB = 1024 * 1024
 
 
-def site(kind, port, chain, key, docroot):
-    if kind == "ssl":
-        tls = f"SSLEngine on\n  SSLCertificateFile {chain}\n  SSLCertificateKeyFile {key}"
-    else:
-        tls = f"GnuTLSEnable on\n  GnuTLSCertificateFile {chain}\n  GnuTLSKeyFile {key}"
-    return (f"<VirtualHost 127.0.0.1:{port}>\n  ServerName localhost\n  {tls}\n  Protocols h2 http/1.1\n"
-            f"  DocumentRoot {docroot}\n</VirtualHost>")
+def big_file(docroot):
+    with open(docroot / "big.bin", "wb") as f:
+        f.write(os.urandom(16 * MIB))
+    os.chmod(docroot / "big.bin", 0o644)
 
 
-class Server:
+class Server(TlsServer):
     def __init__(self, label, kind, chain, key, module=None):
-        self.label, self.kind = label, kind
-        self.h = Httpd(extra_modules=["http2"] + (["ssl"] if kind == "ssl" else []))
-        docroot = self.h.docroot("htdocs", body="x\n")
-        with open(docroot / "big.bin", "wb") as f:
-            f.write(os.urandom(16 * MIB))
-        os.chmod(docroot / "big.bin", 0o644)
-        self.port = free_ports(1)[0]
-        self.h.write_config("KeepAliveTimeout 60\nMaxKeepAliveRequests 0\n" +
-                            site(kind, self.port, chain, key, docroot), [self.port])
-        text = self.h.conf.read_text().replace("LogLevel info", "LogLevel warn")
-        if kind == "ssl":
-            text = text.replace("LoadModule gnutls_module", "#LoadModule gnutls_module")
-        elif module:
-            text = "\n".join(f"LoadModule gnutls_module {module}" if line.startswith("LoadModule gnutls_module")
-                             else line for line in text.splitlines()) + "\n"
-        self.h.conf.write_text(text)
-        self.h.start()
-
-    def stop(self):
-        self.h.remove()
+        super().__init__(label, kind, chain, key, module=module, extra_modules=["http2"],
+                         preamble="KeepAliveTimeout 60\nMaxKeepAliveRequests 0\n",
+                         vhost_extra="  Protocols h2 http/1.1\n", fill=big_file)
 
     def http1(self, seconds):
         before = cpu_seconds(self.h.pid())

@@ -26,41 +26,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.httpd import Httpd  # noqa: E402
 from harness.pki import Pki  # noqa: E402
-from harness.ports import free_ports  # noqa: E402
-from run import s_time_counted  # noqa: E402
 from server_usage import cpu_seconds  # noqa: E402
+from side_by_side import TlsServer  # noqa: E402
 
 
-def site(kind, port, chain, key, docroot, setting):
-    if kind == "ssl":
-        tls = f"SSLEngine on\n  SSLCertificateFile {chain}\n  SSLCertificateKeyFile {key}"
-    else:
-        tls = f"GnuTLSEnable on\n  GnuTLSCertificateFile {chain}\n  GnuTLSKeyFile {key}"
-        if setting:
-            tls += f"\n  GnuTLSRSASigner {setting}"
-    return f"<VirtualHost 127.0.0.1:{port}>\n  ServerName localhost\n  {tls}\n  DocumentRoot {docroot}\n</VirtualHost>"
-
-
-class Server:
+class Server(TlsServer):
     def __init__(self, label, kind, chain, key, setting=None, module=None):
-        self.label = label
-        self.h = Httpd(extra_modules=["ssl"] if kind == "ssl" else [])
-        docroot = self.h.docroot("htdocs", body="x" * 1023 + "\n")
-        self.port = free_ports(1)[0]
-        self.h.write_config(site(kind, self.port, chain, key, docroot, setting), [self.port])
-        text = self.h.conf.read_text().replace("LogLevel info", "LogLevel warn")
-        if kind == "ssl":
-            text = text.replace("LoadModule gnutls_module", "#LoadModule gnutls_module")
-        elif module:
-            text = "\n".join(f"LoadModule gnutls_module {module}" if line.startswith("LoadModule gnutls_module")
-                             else line for line in text.splitlines()) + "\n"
-        self.h.conf.write_text(text)
-        self.h.start()
-
-    def stop(self):
-        self.h.remove()
+        super().__init__(label, kind, chain, key, module=module,
+                         gnutls_extra=f"\n  GnuTLSRSASigner {setting}" if setting else "")
 
     def round(self, version, seconds, clients):
         before = cpu_seconds(self.h.pid())
