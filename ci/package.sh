@@ -32,24 +32,46 @@ dpkg-deb -c "$deb" | awk '{print $6}' | grep -E 'mod_gnutls.so$|gnutls.load$|gnu
 [ "${1:-test}" = build ] && exit 0
 [ "$(id -u)" -eq 0 ] || { echo "ci/package.sh: installing the package needs root" >&2; exit 1; }
 
+# This machine's own setup is not ours to change: refuse where the test
+# would replace something installed or enabled here.
+for p in "$pkg" libapache2-mod-gnutls; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    echo "ci/package.sh: $p is installed on this machine; the install test would replace it (build only: ci/package.sh build)" >&2
+    exit 1
+  fi
+done
+if [ -e /etc/apache2/mods-enabled/gnutls.load ]; then
+  echo "ci/package.sh: a gnutls module is enabled on this machine; the install test would disable it" >&2
+  exit 1
+fi
+
+# Stops the test's Apache by pid: TERM, then KILL if it does not go.
+stop_site() {
+  local pidfile=$work/site/httpd.pid pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
 # Our own build's files, if installed by `cmake --install`, would be taken
 # over by the package: keep them and put them back afterwards.
 backup=$work/backup && mkdir -p "$backup"
-for f in /usr/lib/apache2/modules/mod_gnutls.so /etc/apache2/mods-available/gnutls.load \
-         /etc/apache2/mods-available/gnutls.conf; do
-  [ -e "$f" ] && ! dpkg -S "$f" >/dev/null 2>&1 && cp -a --parents "$f" "$backup/" && rm -f "$f"
-done
 restore() {
   (cd "$backup" && find . -type f -exec cp -a --parents {} / \;) 2>/dev/null || true
 }
 cleanup() {
-  [ -f "$work/site/httpd.pid" ] && kill "$(cat "$work/site/httpd.pid")" 2>/dev/null || true
+  stop_site
   a2dismod -q gnutls >/dev/null 2>&1 || true
   dpkg --purge "$pkg" >/dev/null 2>&1 || true
   restore
   rm -rf "$work"
 }
 trap cleanup EXIT
+for f in /usr/lib/apache2/modules/mod_gnutls.so /etc/apache2/mods-available/gnutls.load \
+         /etc/apache2/mods-available/gnutls.conf; do
+  if [ -e "$f" ] && ! dpkg -S "$f" >/dev/null 2>&1; then cp -a --parents "$f" "$backup/" && rm -f "$f"; fi
+done
 
 dpkg -i "$deb" > "$out/install.log" 2>&1 || { cat "$out/install.log"; exit 1; }
 a2enmod -q gnutls
@@ -88,12 +110,12 @@ Listen 127.0.0.1:$port
 </VirtualHost>
 CONF
 apache2 -f "$site/httpd.conf" -k start
-for _ in $(seq 50); do [ -f "$site/httpd.pid" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -f "$site/httpd.pid" ] && break; sleep 0.1; done
+[ -f "$site/httpd.pid" ] || { echo "the packaged module's Apache did not start"; cat "$site/error.log"; exit 1; }
 body=$(curl -sS --max-time 20 --cacert "$site/cert.pem" --resolve "localhost:$port:127.0.0.1" "https://localhost:$port/")
 [ "$body" = "served by the packaged module" ] || { echo "HTTPS from the packaged module failed: $body"; cat "$site/error.log"; exit 1; }
 echo "HTTPS on 127.0.0.1:$port from the packaged module: ok"
-kill "$(cat "$site/httpd.pid")"
-for _ in $(seq 50); do [ -f "$site/httpd.pid" ] || break; sleep 0.1; done
+stop_site
 
 /usr/bin/gnutls-keystore check "$site/key.pem" --cert "$site/cert.pem" > "$out/doctor.log" 2>&1 ||
   { cat "$out/doctor.log"; exit 1; }

@@ -45,9 +45,11 @@ Secret run_program(const std::string& program)
             ::execle("/bin/sh", "sh", "-c", program.c_str(), static_cast<char*>(nullptr), envp.data());
         },
         4096, std::chrono::seconds(exec_secret_deadline_s));
-    if (child.timed_out)
+    if (child.timed_out) {
+        explicit_bzero(child.output.data(), child.output.size()); // what it printed before the deadline
         throw Error("exec:" + program + " did not finish within " + std::to_string(exec_secret_deadline_s) +
                     " s; it was killed");
+    }
     Secret value = first_line({reinterpret_cast<const char*>(child.output.data()), child.output.size()});
     explicit_bzero(child.output.data(), child.output.size());
     if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)

@@ -160,6 +160,15 @@ def test_new_key_in_a_token_and_its_request(pki, tmp_path, key_type, pk):
         rc, out, err = doctor("new", "pkcs11:token=fresh;object=other", "--pin", PIN, "--module", SOFTHSM,
                               "--subject", "not a dn", env=hsm.env)
         assert rc == 2 and "--subject" in err, err
+        # A bad request changes nothing in the token: the label is still free.
+        rc, out, err = doctor("list", "--module", SOFTHSM, "--pin", PIN, env=hsm.env)
+        assert rc == 0 and "object=other" not in out, out + err
+        rc, out, err = doctor("new", "pkcs11:token=fresh;object=other", "--pin", PIN, "--module", SOFTHSM,
+                              "--subject", "CN=other", env=hsm.env)
+        assert rc == 0 and "-----BEGIN NEW CERTIFICATE REQUEST-----" in out and "object=other" in err, out + err
+        # A wrong PIN is not offered again (list exits 1, the PIN not shown).
+        rc, out, err = doctor("list", "--module", SOFTHSM, "--pin", "77777777", env=hsm.env)
+        assert rc == 1 and "refused the PIN" in err and "77777777" not in out + err, out + err
     finally:
         hsm.remove()
 
@@ -177,10 +186,28 @@ def test_tpm_key():
         tpm.remove()
 
 
+def test_a_pin_on_the_command_line_leaves_argv(pki):
+    """--pin is wiped from /proc/PID/cmdline once read (other users can read
+    it there); a value given where an option was expected is not echoed."""
+    import time
+    _, key = pki.identity("doctor-argv", "p256")
+    p = subprocess.Popen([doctor_path(), "speed", str(key), "--pin", "s3cret-pin-9", "--seconds", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        cmdline = Path(f"/proc/{p.pid}/cmdline").read_bytes()
+        assert b"s3cret-pin-9" not in cmdline and b"--pin" in cmdline, cmdline
+    finally:
+        p.communicate(timeout=30)
+    rc, out, err = doctor("check", key, "--cert", "--pin", "s3cret-pin-9")
+    assert rc == 2 and "s3cret-pin-9" not in out + err, err
+
+
 def test_bad_command_lines():
     for args in ([], ["check"], ["check", "--pin", "1"], ["repair", "key.pem"], ["check", "key.pem", "--threads"],
                  ["speed", "key.pem", "--threads", "0"], ["check", "key.pem", "--rsa-signer", "fast"],
-                 ["check", "key.pem", "--pin", "1", "--pin-source", "env:X"]):
+                 ["check", "key.pem", "--pin", "1", "--pin-source", "env:X"], ["speed", "key.pem", "--threads", "1.5"],
+                 ["check", "key.pem", "stray"]):
         rc, out, err = doctor(*args)
         assert rc == 2 and "usage: gnutls-keystore" in err, (args, err)
     rc, out, err = doctor("check", "/nonexistent/key.pem")

@@ -14,11 +14,11 @@ namespace mgs::tool {
 
 namespace {
 
-Secret secret_of(const std::optional<std::string>& value, const std::optional<std::string>& source,
+Secret secret_of(const std::optional<Secret>& value, const std::optional<std::string>& source,
                  const char* directive)
 {
     if (value)
-        return Secret(*value);
+        return *value;
     if (!source)
         return Secret();
     try {

@@ -30,14 +30,17 @@ std::string token_info(const char* url, gnutls_pkcs11_token_info_t what)
     return s;
 }
 
-void list_objects(const char* token_url, unsigned flags, const char* heading)
+// False when the token would not list them (a wrong PIN, not retried).
+bool list_objects(const char* token_url, unsigned flags, const char* heading)
 {
     gnutls_pkcs11_obj_t* objs = nullptr;
     unsigned n = 0;
     int rc = gnutls_pkcs11_obj_list_import_url4(&objs, &n, token_url, flags);
     if (rc < 0) {
-        std::printf("    %s: cannot list (%s)\n", heading, gnutls_strerror(rc));
-        return;
+        std::fprintf(stderr, "gnutls-keystore: %s: %s: cannot list (%s)\n", token_url, heading,
+                     rc == GNUTLS_E_PKCS11_PIN_ERROR ? "the token refused the PIN; it is not retried"
+                                                     : gnutls_strerror(rc));
+        return false;
     }
     for (unsigned i = 0; i < n; ++i) {
         char* url = nullptr;
@@ -51,10 +54,12 @@ void list_objects(const char* token_url, unsigned flags, const char* heading)
     gnutls_free(objs);
     if (n == 0)
         std::printf("    %s: none\n", heading);
+    return true;
 }
 
 int list_tokens(const Options& options, const Secret& pin)
 {
+    int status = 0;
     for (unsigned seq = 0;; ++seq) {
         char* url = nullptr;
         int rc = gnutls_pkcs11_token_get_url(seq, GNUTLS_PKCS11_URL_GENERIC, &url);
@@ -62,7 +67,7 @@ int list_tokens(const Options& options, const Secret& pin)
             if (seq == 0)
                 std::printf("no PKCS#11 token (modules: %s)\n",
                             options.modules.empty() ? "p11-kit's configured ones" : "--module");
-            return 0;
+            return status;
         }
         if (rc < 0) {
             std::fprintf(stderr, "gnutls-keystore: PKCS#11: %s\n", gnutls_strerror(rc));
@@ -76,9 +81,11 @@ int list_tokens(const Options& options, const Secret& pin)
                     token_info(url, GNUTLS_PKCS11_TOKEN_MODEL).c_str(),
                     token_info(url, GNUTLS_PKCS11_TOKEN_SERIAL).c_str(),
                     (tflags & GNUTLS_PKCS11_TOKEN_HW) ? ", hardware" : "");
-        list_objects(url, GNUTLS_PKCS11_OBJ_FLAG_CRT, "certificates");
-        if (!pin.empty())
-            list_objects(url, GNUTLS_PKCS11_OBJ_FLAG_PRIVKEY | GNUTLS_PKCS11_OBJ_FLAG_LOGIN, "private keys");
+        if (!list_objects(url, GNUTLS_PKCS11_OBJ_FLAG_CRT, "certificates"))
+            status = 1;
+        if (!pin.empty() && !list_objects(url, GNUTLS_PKCS11_OBJ_FLAG_PRIVKEY | GNUTLS_PKCS11_OBJ_FLAG_LOGIN,
+                                          "private keys"))
+            status = 1;
         else
             std::printf("    (private keys: give --pin or --pin-source to log in)\n");
         gnutls_free(url);

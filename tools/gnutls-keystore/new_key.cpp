@@ -43,6 +43,25 @@ void check(int rc, const std::string& what)
         throw_gnutls(what, rc);
 }
 
+// The token part of a pkcs11: URL: its path attributes but object=, id=
+// and type=, without the query (module-path, pin-value, pin-source).
+std::string token_url(const std::string& url)
+{
+    std::string path = url.substr(0, url.find('?'));
+    std::string out = "pkcs11:";
+    std::size_t start = std::strlen("pkcs11:");
+    while (start <= path.size()) {
+        std::size_t end = path.find(';', start);
+        std::string attr = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (!attr.empty() && !attr.starts_with("object=") && !attr.starts_with("id=") && !attr.starts_with("type="))
+            out += (out.size() > 7 ? ";" : "") + attr;
+        if (end == std::string::npos)
+            break;
+        start = end + 1;
+    }
+    return out;
+}
+
 struct Crq {
     gnutls_x509_crq_t q = nullptr;
     Crq() { check(gnutls_x509_crq_init(&q), "cannot make a certificate request"); }
@@ -74,20 +93,45 @@ int run_new(const Options& options)
     opener.load_modules();
     TokenLogin login(pin);
 
-    // Never a second key under a label GnuTLSKeyFile may already name.
+    // Everything that can be wrong with the request is found before the
+    // token changes: the subject, the names, the output file.
+    Crq crq;
+    const char* err = nullptr;
+    if (int r = gnutls_x509_crq_set_dn(crq.q, options.subject->c_str(), &err); r < 0)
+        throw UsageError("--subject '" + *options.subject + "' is not a distinguished name" +
+                         (err ? " (at '" + std::string(err) + "')" : std::string()) + ": " + gnutls_strerror(r));
+    for (const std::string& dns : options.dns_names)
+        if (gnutls_x509_crq_set_subject_alt_name(crq.q, GNUTLS_SAN_DNSNAME, dns.data(),
+                                                 static_cast<unsigned>(dns.size()), GNUTLS_FSAN_APPEND) < 0)
+            throw UsageError("--dns '" + dns + "' is not a DNS name");
+    check(gnutls_x509_crq_set_key_usage(crq.q, GNUTLS_KEY_DIGITAL_SIGNATURE), "key usage");
+    check(gnutls_x509_crq_set_key_purpose_oid(crq.q, GNUTLS_KP_TLS_WWW_SERVER, 0), "key purpose");
+    check(gnutls_x509_crq_set_version(crq.q, 1), "request version");
+    std::ofstream out;
+    if (options.csr_out) {
+        out.open(*options.csr_out, std::ios::binary | std::ios::trunc);
+        if (!out)
+            throw Error("cannot write " + *options.csr_out + " (nothing was changed)");
+    }
+
+    // Never a second key under a label GnuTLSKeyFile may already name. A
+    // failed search (a wrong PIN) stops here: the PIN is not tried again.
+    const std::string token_and_label = token_url(options.key) + ";object=" + *label;
     {
         gnutls_pkcs11_obj_t* objs = nullptr;
         unsigned n = 0;
-        std::string find = options.key + (options.key.find("type=") == std::string::npos ? ";type=private" : "");
-        if (gnutls_pkcs11_obj_list_import_url4(&objs, &n, find.c_str(),
-                                               GNUTLS_PKCS11_OBJ_FLAG_PRIVKEY | GNUTLS_PKCS11_OBJ_FLAG_LOGIN) >= 0) {
-            for (unsigned i = 0; i < n; ++i)
-                gnutls_pkcs11_obj_deinit(objs[i]);
-            gnutls_free(objs);
-            if (n > 0)
-                throw Error(where + ": the token already holds a private key labelled '" + *label +
-                            "'; choose another object= (nothing was changed)");
-        }
+        std::string find = token_and_label + ";type=private";
+        int rc = gnutls_pkcs11_obj_list_import_url4(&objs, &n, find.c_str(),
+                                                    GNUTLS_PKCS11_OBJ_FLAG_PRIVKEY | GNUTLS_PKCS11_OBJ_FLAG_LOGIN);
+        if (rc == GNUTLS_E_PKCS11_PIN_ERROR)
+            throw Error(where + ": the token refused the PIN (CKR_PIN_INCORRECT); it is not retried");
+        check(rc, where + ": cannot search the token");
+        for (unsigned i = 0; i < n; ++i)
+            gnutls_pkcs11_obj_deinit(objs[i]);
+        gnutls_free(objs);
+        if (n > 0)
+            throw Error(where + ": the token already holds a private key labelled '" + *label +
+                        "'; choose another object= (nothing was changed)");
     }
 
     std::uint8_t id_bytes[16];
@@ -95,48 +139,38 @@ int run_new(const Options& options)
     gnutls_datum_t id{id_bytes, sizeof id_bytes};
     GnutlsDatum pub_pem;
     int rc = gnutls_pkcs11_privkey_generate3(
-        options.key.c_str(), kind.pk, kind.bits, label->c_str(), &id, GNUTLS_X509_FMT_PEM, &pub_pem.d,
+        token_and_label.c_str(), kind.pk, kind.bits, label->c_str(), &id, GNUTLS_X509_FMT_PEM, &pub_pem.d,
         GNUTLS_KEY_DIGITAL_SIGNATURE,
         GNUTLS_PKCS11_OBJ_FLAG_LOGIN | GNUTLS_PKCS11_OBJ_FLAG_MARK_SENSITIVE | GNUTLS_PKCS11_OBJ_FLAG_MARK_PRIVATE);
     if (rc == GNUTLS_E_PKCS11_PIN_ERROR)
         throw Error(where + ": the token refused the PIN (CKR_PIN_INCORRECT); it is not retried");
     check(rc, where + ": the token cannot make the key");
 
-    // The new key's URL: the token's, with this id and label.
+    // The new key's URL: found by the id just given to it, exactly once.
     std::string key_url;
     {
+        char hex_id[2 * sizeof id_bytes * 3 + 1] = "";
+        for (std::size_t i = 0; i < sizeof id_bytes; ++i)
+            std::snprintf(hex_id + 3 * i, 4, "%%%02x", id_bytes[i]);
+        std::string find = token_url(options.key) + ";id=" + hex_id + ";type=private";
         gnutls_pkcs11_obj_t* objs = nullptr;
         unsigned n = 0;
-        std::string find = options.key + (options.key.find("type=") == std::string::npos ? ";type=private" : "");
         check(gnutls_pkcs11_obj_list_import_url4(&objs, &n, find.c_str(),
                                                  GNUTLS_PKCS11_OBJ_FLAG_PRIVKEY | GNUTLS_PKCS11_OBJ_FLAG_LOGIN),
               where + ": cannot find the new key");
-        for (unsigned i = 0; i < n; ++i) {
-            char* url = nullptr;
-            if (key_url.empty() && gnutls_pkcs11_obj_export_url(objs[i], GNUTLS_PKCS11_URL_GENERIC, &url) >= 0) {
-                key_url = url;
-                gnutls_free(url);
-            }
-            gnutls_pkcs11_obj_deinit(objs[i]);
+        char* url = nullptr;
+        if (n == 1 && gnutls_pkcs11_obj_export_url(objs[0], GNUTLS_PKCS11_URL_GENERIC, &url) >= 0) {
+            key_url = url;
+            gnutls_free(url);
         }
+        for (unsigned i = 0; i < n; ++i)
+            gnutls_pkcs11_obj_deinit(objs[i]);
         gnutls_free(objs);
         if (key_url.empty())
-            throw Error(where + ": the token made the key but does not show it");
+            throw Error(where + ": the token made the key but does not show it once by its id (" +
+                        std::to_string(n) + " found)");
     }
 
-    // The request, signed inside the token.
-    Crq crq;
-    const char* err = nullptr;
-    if (int r = gnutls_x509_crq_set_dn(crq.q, options.subject->c_str(), &err); r < 0)
-        throw UsageError("--subject '" + *options.subject + "' is not a distinguished name" +
-                         (err ? " (at '" + std::string(err) + "')" : std::string()) + ": " + gnutls_strerror(r));
-    for (const std::string& dns : options.dns_names)
-        check(gnutls_x509_crq_set_subject_alt_name(crq.q, GNUTLS_SAN_DNSNAME, dns.data(),
-                                                   static_cast<unsigned>(dns.size()), GNUTLS_FSAN_APPEND),
-              "--dns " + dns);
-    check(gnutls_x509_crq_set_key_usage(crq.q, GNUTLS_KEY_DIGITAL_SIGNATURE), "key usage");
-    check(gnutls_x509_crq_set_key_purpose_oid(crq.q, GNUTLS_KP_TLS_WWW_SERVER, 0), "key purpose");
-    check(gnutls_x509_crq_set_version(crq.q, 1), "request version");
     PubKey pub = new_pubkey();
     check(gnutls_pubkey_import(pub.get(), &pub_pem.d, GNUTLS_X509_FMT_PEM), "the new public key");
     check(gnutls_x509_crq_set_pubkey(crq.q, pub.get()), "the new public key");
@@ -147,17 +181,22 @@ int run_new(const Options& options)
     GnutlsDatum csr;
     check(gnutls_x509_crq_export2(crq.q, GNUTLS_X509_FMT_PEM, &csr.d), "cannot write the request");
 
+    // Standard output is the request when no file is named: the key's URL
+    // then goes to standard error.
+    FILE* info = stdout;
     if (options.csr_out) {
-        std::ofstream out(*options.csr_out, std::ios::binary | std::ios::trunc);
         out.write(reinterpret_cast<const char*>(csr.d.data), static_cast<std::streamsize>(csr.d.size));
+        out.close();
         if (!out)
-            throw Error("cannot write " + *options.csr_out);
+            throw Error("cannot write " + *options.csr_out + "; the key is in the token: " + key_url);
         std::printf("request: %s\n", options.csr_out->c_str());
     } else {
         std::fwrite(csr.d.data, 1, csr.d.size, stdout);
+        info = stderr;
     }
-    std::printf("key: %s\n  for GnuTLSKeyFile (with GnuTLSPIN or GnuTLSPINSource); the token will not export it\n",
-                key_url.c_str());
+    std::fprintf(info,
+                 "key: %s\n  for GnuTLSKeyFile (with GnuTLSPIN or GnuTLSPINSource); the token will not export it\n",
+                 key_url.c_str());
     return 0;
 }
 

@@ -15,7 +15,8 @@ const char* const usage =
     "KEY is what GnuTLSKeyFile takes: a key file, a pkcs11: URL, a TPM 2.0 key\n"
     "file (TSS2 PRIVATE KEY) or handle:0x81XXXXXX. The key options are the\n"
     "directives that decide how mod_gnutls opens it:\n"
-    "  --pin PIN            GnuTLSPIN (token PIN, key passphrase or TPM key auth)\n"
+    "  --pin PIN            GnuTLSPIN (token PIN, key passphrase or TPM key auth);\n"
+    "                       visible to other users until read: prefer --pin-source\n"
     "  --pin-source SRC     GnuTLSPINSource: file:PATH, exec:PROGRAM or env:VARIABLE\n"
     "  --srk-pin PIN        GnuTLSSRKPIN; --srk-pin-source SRC: GnuTLSSRKPINSource\n"
     "  --module SO          GnuTLSPKCS11Module (may repeat; default: p11-kit's modules)\n"
@@ -65,17 +66,27 @@ Options parse_options(int argc, char** argv)
     }
     for (int i = first_option; i < argc; ++i) {
         std::string flag = argv[i];
+        // Whatever is not an option may be a secret given in the wrong place:
+        // it is not repeated in the message.
+        if (!flag.starts_with("--"))
+            throw UsageError("an argument where an option (--name) was expected (not repeated here)");
         if (i + 1 >= argc)
             throw UsageError(flag + " needs a value");
-        const char* v = argv[++i];
+        char* v = argv[++i];
         if (flag == "--cert")
             o.cert = v;
-        else if (flag == "--pin")
-            o.pin = v;
+        else if (flag == "--pin") {
+            o.pin = Secret(v);
+            // Out of /proc/PID/cmdline from now on (ps showed it until here:
+            // prefer --pin-source).
+            std::memset(v, 0, std::strlen(v));
+        }
         else if (flag == "--pin-source")
             o.pin_source = v;
-        else if (flag == "--srk-pin")
-            o.srk_pin = v;
+        else if (flag == "--srk-pin") {
+            o.srk_pin = Secret(v);
+            std::memset(v, 0, std::strlen(v));
+        }
         else if (flag == "--srk-pin-source")
             o.srk_pin_source = v;
         else if (flag == "--module")
@@ -99,8 +110,12 @@ Options parse_options(int argc, char** argv)
                 o.rsa = RsaEngine::gnutls;
             else
                 throw UsageError(std::string("--rsa-signer must be auto, libcrypto or gnutls, not '") + v + "'");
-        } else if (flag == "--threads")
-            o.threads = static_cast<int>(number(flag, v));
+        } else if (flag == "--threads") {
+            double n = number(flag, v);
+            if (n != static_cast<double>(static_cast<long>(n)) || n > 1024)
+                throw UsageError("--threads needs a whole number from 1 to 1024");
+            o.threads = static_cast<int>(n);
+        }
         else if (flag == "--seconds")
             o.seconds = number(flag, v);
         else

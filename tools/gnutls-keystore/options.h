@@ -14,7 +14,8 @@ struct Options {
     std::string command; // check, speed, list, new
     std::string key;     // file, pkcs11: URL, TSS2 file, handle:0x81...
     std::optional<std::string> cert; // GnuTLSCertificateFile: PEM chain or pkcs11: URL
-    std::optional<std::string> pin, pin_source, srk_pin, srk_pin_source;
+    std::optional<Secret> pin, srk_pin;            // --pin, --srk-pin (wiped from argv once read)
+    std::optional<std::string> pin_source, srk_pin_source;
     std::vector<std::string> modules; // GnuTLSPKCS11Module
     std::string tcti;                 // GnuTLSTPMTCTI
     RsaEngine rsa = RsaEngine::automatic;

@@ -21,6 +21,11 @@ int run_speed(const Options& options)
         return 1;
     // The scheme a TLS 1.3 handshake would ask for first, on a digest as
     // GnuTLS hands it over.
+    if (signer->schemes().empty()) {
+        std::fprintf(stderr, "gnutls-keystore: GnuTLSKeyFile: %s offers no TLS signature scheme\n",
+                     signer->describe().c_str());
+        return 1;
+    }
     const gnutls_sign_algorithm_t scheme = signer->schemes().front();
     gnutls_digest_algorithm_t hash = gnutls_sign_get_hash_algorithm(scheme);
     const bool eddsa = hash == GNUTLS_DIG_UNKNOWN || hash == GNUTLS_DIG_SHAKE_256;
