@@ -24,9 +24,9 @@ class TlsServer:
     or "ssl"; fill(docroot) adds documents before the start."""
 
     def __init__(self, label, kind, chain, key, module=None, extra_modules=(), preamble="", gnutls_extra="",
-                 vhost_extra="", fill=None):
+                 vhost_extra="", fill=None, env=None):
         self.label, self.kind = label, kind
-        self.h = Httpd(extra_modules=list(extra_modules) + (["ssl"] if kind == "ssl" else []))
+        self.h = Httpd(extra_modules=list(extra_modules) + (["ssl"] if kind == "ssl" else []), env=env)
         docroot = self.h.docroot("htdocs", body="x" * 1023 + "\n")
         if fill:
             fill(docroot)

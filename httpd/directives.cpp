@@ -13,6 +13,9 @@
 #include "keystore/secret_source.h"
 #include "pkcs11/url.h"
 
+#include <gnutls/gnutls.h>
+
+#include <cstring>
 #include <string>
 
 namespace mgs::httpd {
@@ -134,6 +137,12 @@ const char* conflict(cmd_parms* cmd, const char* other)
                          " in the same context; use one way to give the PIN");
 }
 
+void wipe_config_text(const char* text)
+{
+    if (text)
+        gnutls_memset(const_cast<char*>(text), 0, std::strlen(text));
+}
+
 template <const SecretDirectives& D>
 const char* set_secret(cmd_parms* cmd, void*, const char* arg)
 {
@@ -141,6 +150,14 @@ const char* set_secret(cmd_parms* cmd, void*, const char* arg)
     if (c->*D.source)
         return conflict(cmd, D.source_name);
     c->*D.value = Secret(arg);
+    // Apache's copies of the value (the word, the directive's arguments in
+    // the configuration tree) live in pconf, which every child inherits:
+    // wiped, now that the Secret has it. (Apache's read buffer of the
+    // configuration file is beyond reach: docs/security.md says to prefer
+    // GnuTLSPINSource.)
+    wipe_config_text(arg);
+    if (cmd->directive)
+        wipe_config_text(cmd->directive->args);
     return nullptr;
 }
 
@@ -193,6 +210,17 @@ const char* set_rsa_signer(cmd_parms* cmd, void*, const char* arg)
     else
         return fail(cmd, std::string("must be auto, libcrypto or gnutls, not '") + arg + "'");
     config_of(cmd)->rsa_engine = engine;
+    return nullptr;
+}
+
+const char* set_key_isolation(cmd_parms* cmd, void*, const char* arg)
+{
+    if (!strcasecmp(arg, "on"))
+        config_of(cmd)->key_isolation = true;
+    else if (!strcasecmp(arg, "off"))
+        config_of(cmd)->key_isolation = false;
+    else
+        return fail(cmd, std::string("must be on or off, not '") + arg + "'");
     return nullptr;
 }
 
@@ -294,6 +322,9 @@ const command_rec directives[] = {
                   "Where the TPM SRK authorization comes from: file:PATH, exec:PROGRAM or env:VARIABLE"),
     AP_INIT_TAKE1("GnuTLSRSASigner", set_rsa_signer, nullptr, RSRC_CONF,
                   "Who signs with RSA keys from files: auto (libcrypto, else GnuTLS), libcrypto or gnutls"),
+    AP_INIT_TAKE1("GnuTLSKeyIsolation", set_key_isolation, nullptr, RSRC_CONF,
+                  "Whether the key agent process holds this server's file and PKCS#11 keys "
+                  "(on) or its workers do (off); TPM keys are always in the agent"),
     AP_INIT_TAKE1("GnuTLSExportCertificates", set_export_certificates, nullptr, RSRC_CONF,
                   "Export PEM certificates to CGI as SSL_SERVER_CERT/SSL_CLIENT_CERT: off, on (16K) or a size"),
     AP_INIT_TAKE1("GnuTLSCache", set_cache, nullptr, RSRC_CONF,

@@ -37,8 +37,22 @@ void agent_maintenance(int reason, void* data, int status);
 // (the agent is not dumpable, so the workers cannot read its memory). A
 // D-Bus resource manager (tabrmd) or tpm2-tss's default search keep root:
 // their access rules are not ours to guess.
+//
+// Isolated keys (GnuTLSKeyIsolation): the agent inherits keys from files
+// already loaded, so they need no access rights; PKCS#11 modules keep
+// reading their configuration, devices and token files, whose access rules
+// are, again, not ours to guess: root.
 void choose_agent_user(const tpm::KeyAgent& agent, tpm::AgentSetup& setup)
 {
+    if (agent.hosts_backend("pkcs11"))
+        return;
+    if (agent.tpm_key_count() == 0) {
+        if (ap_unixd_config.user_id != 0) {
+            setup.run_as_uid = ap_unixd_config.user_id;
+            setup.run_as_gid = ap_unixd_config.group_id;
+        }
+        return;
+    }
     bool network = true, device = true;
     for (const std::string& t : agent.tctis()) {
         network = network && (t.starts_with("swtpm") || t.starts_with("mssim"));
@@ -62,6 +76,11 @@ tpm::AgentSetup agent_setup(ModuleState& state)
     if (ap_server_conf->error_log && apr_os_file_get(&log_fd, ap_server_conf->error_log) == APR_SUCCESS)
         setup.keep_fds.push_back(log_fd);
     choose_agent_user(state.key_agent, setup);
+    if (state.key_agent.hosts_backend("pkcs11"))
+        setup.before_serving = [&state] { state.pkcs11_modules.open_in_child(); };
+    setup.open_key = [&state](const std::string& reference, const KeyOptions& options) {
+        return state.keys.open(reference, options);
+    };
     return setup;
 }
 
@@ -70,12 +89,14 @@ void spawn(ModuleState& state)
     tpm::AgentSetup setup = agent_setup(state);
     state.key_agent_process.pid = state.key_agent.spawn(setup);
     apr_proc_other_child_register(&state.key_agent_process, agent_maintenance, &state, nullptr, state.pconf);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf, "mod_gnutls: TPM key agent started (pid %d) as uid %ld",
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
+                 "mod_gnutls: key agent started (pid %d) as uid %ld: %" APR_SIZE_T_FMT " TPM keys, %" APR_SIZE_T_FMT " isolated keys",
                  static_cast<int>(state.key_agent_process.pid),
-                 static_cast<long>(setup.run_as_uid.value_or(::geteuid())));
+                 static_cast<long>(setup.run_as_uid.value_or(::geteuid())), state.key_agent.tpm_key_count(),
+                 state.key_agent.hosted_key_count());
 }
 
-// The MPM tells us when the agent process ended: start another, so TPM
+// The MPM tells us when the agent process ended: start another, so its
 // keys keep signing without an Apache restart.
 void agent_maintenance(int reason, void* data, int status)
 {
@@ -91,7 +112,7 @@ void agent_maintenance(int reason, void* data, int status)
                           ? " (a TPM command did not finish in time: the TPM or its connection hangs)"
                           : "";
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                 "mod_gnutls: " MGSLOGNO(01602) "TPM key agent (pid %d) ended (status %d)%s; starting a new one",
+                 "mod_gnutls: " MGSLOGNO(01602) "key agent (pid %d) ended (status %d)%s; starting a new one",
                  static_cast<int>(state.key_agent_process.pid), status, why);
     try {
         spawn(state);
@@ -207,7 +228,7 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
             apr_proc_other_child_register(&state.key_agent_process, agent_maintenance, &state, nullptr,
                                           state.pconf);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
-                         "mod_gnutls: TPM key agent (pid %d) kept: the TPM keys did not change",
+                         "mod_gnutls: key agent (pid %d) kept: its keys did not change",
                          static_cast<int>(state.key_agent_process.pid));
             return OK;
         }

@@ -1,4 +1,4 @@
-// Runs the TPM key agent (tpm/key_agent.h) as a child of the Apache parent:
+// Runs the key agent (tpm/key_agent.h: TPM keys and GnuTLSKeyIsolation's) as a child of the Apache parent:
 // started after the configuration is loaded, restarted if it dies, kept
 // across a restart whose TPM keys did not change (the old generation's
 // children finish their handshakes with it), replaced when they changed,

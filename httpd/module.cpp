@@ -34,15 +34,20 @@ int close_key_modules(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     // sources (an env: variable is gone by then).
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
         module_state(base).secret_sources->clear();
-    for (server_rec* s = base; s; s = s->next) {
-        ServerConfig& sc = *server_config(s);
-        sc.pin.reset();
-        sc.srk_pin.reset();
+    for (ServerConfig* sc : module_state(base).configs) {
+        sc->pin.reset();
+        sc->srk_pin.reset();
     }
     return OK;
 }
 
-void open_key_modules(apr_pool_t*, server_rec* s) { module_state(s).pkcs11_modules.open_in_child(); }
+// Only where a key signs in the workers: with every PKCS#11 key in the key
+// agent (GnuTLSKeyIsolation), no worker loads a PKCS#11 module.
+void open_key_modules(apr_pool_t*, server_rec* s)
+{
+    if (module_state(s).workers_sign_with_pkcs11)
+        module_state(s).pkcs11_modules.open_in_child();
+}
 
 void register_hooks(apr_pool_t*)
 {

@@ -24,6 +24,7 @@
 namespace mgs::httpd {
 
 struct OcspStapler;
+struct ServerConfig;
 
 // OCSP stapling by fetching (ocsp_stapling.cpp).
 struct OcspState {
@@ -43,7 +44,14 @@ struct ModuleState {
     std::unique_ptr<TicketKey> ticket_master; // made when any server uses tickets
     Socache session_cache{"GnuTLSCache"};
     OcspState ocsp;
-    tpm::KeyAgent key_agent;                  // holds and signs with this generation's TPM keys
+    tpm::KeyAgent key_agent;                  // holds and signs with TPM keys and isolated keys
+    // A PKCS#11 key that is not isolated signs in the workers: only then do
+    // they load the PKCS#11 modules (open_key_modules).
+    bool workers_sign_with_pkcs11 = false;
+    // Every ServerConfig of this configuration, merged or not: Apache keeps
+    // the unmerged ones too, and their GnuTLSPIN values are wiped with the
+    // merged ones' (close_key_modules), or every worker would inherit them.
+    std::vector<ServerConfig*> configs;
     apr_proc_t key_agent_process{};           // the agent's process, for the MPM's other-child checks
 };
 

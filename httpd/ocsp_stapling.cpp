@@ -138,15 +138,23 @@ bool refreshed_in_background(const OcspStapler& st)
     return st.in_background && state_of(st).cache.retrieve(st.s, as_bytes(watchdog_key(st)), 16).has_value();
 }
 
+// How long a handshake that finds no response waits for a fetch another
+// process (or the watchdog's first refresh, at startup) has under way, as
+// upstream mod_gnutls waits for it: a responder answers well within this,
+// and a silent one stalls no handshake longer (its fetcher has the whole
+// GnuTLSOCSPSocketTimeout).
+constexpr apr_interval_time_t wait_for_other_fetch = apr_time_from_msec(500);
+
 // At each handshake: the cached response; or, when nothing refreshes it in
-// the background and no other process is fetching it, one fetched now.
+// the background, one fetched now (by this handshake, or by the process
+// that already fetches it, if it finishes within wait_for_other_fetch).
 int staple(gnutls_session_t, void* data, gnutls_datum_t* out) noexcept
 {
     try {
         auto* st = static_cast<OcspStapler*>(data);
         std::optional<Entry> e = load(*st);
         if (!e && !refreshed_in_background(*st)) {
-            GlobalLock one_fetch(st->fetch_mutex, GlobalLock::Try{});
+            GlobalLock one_fetch(st->fetch_mutex, GlobalLock::Within{wait_for_other_fetch});
             if (one_fetch.held() || !st->fetch_mutex) {
                 e = load(*st); // another process may have fetched meanwhile
                 if (!e) {

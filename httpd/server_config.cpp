@@ -42,6 +42,7 @@ void* create_server_config(apr_pool_t* p, server_rec*)
 {
     auto* sc = pool_owned(p, new ServerConfig());
     sc->state = &module_state(p);
+    sc->state->configs.push_back(sc);
     return sc;
 }
 
@@ -51,6 +52,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     const auto* add = static_cast<const ServerConfig*>(add_v);
     auto* merged = pool_owned(p, new ServerConfig());
     merged->state = add->state;
+    merged->state->configs.push_back(merged);
     auto pick = [](const auto& a, const auto& b) { return a ? a : b; };
     merged->enabled = pick(add->enabled, base->enabled);
     merged->cert_file = pick(add->cert_file, base->cert_file);
@@ -61,6 +63,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v)
     merged->cache_timeout = pick(add->cache_timeout, base->cache_timeout);
     merged->session_tickets = pick(add->session_tickets, base->session_tickets);
     merged->rsa_engine = pick(add->rsa_engine, base->rsa_engine);
+    merged->key_isolation = pick(add->key_isolation, base->key_isolation);
     merged->client_verify = pick(add->client_verify, base->client_verify);
     merged->client_ca_file = pick(add->client_ca_file, base->client_ca_file);
     merged->client_purpose = pick(add->client_purpose, base->client_purpose);

@@ -71,6 +71,7 @@ struct ServerConfig {
     std::optional<Secret> srk_pin;
     std::optional<std::string> srk_pin_source;
     std::optional<RsaEngine> rsa_engine; // GnuTLSRSASigner: who signs with RSA keys from files
+    std::optional<bool> key_isolation;   // GnuTLSKeyIsolation: keys in the key agent (vhost_setup.cpp's default)
     std::optional<std::size_t> export_certificates; // bytes; 0 = off
     std::optional<int> cache_timeout;               // seconds
     std::optional<bool> session_tickets;

@@ -8,6 +8,7 @@
 #include "keystore/secret_source.h"
 #include "pkcs11/providers.h"
 #include "pkcs11/token_certificate.h"
+#include "pkcs11/token_signer.h"
 #include "src/vhost_identity.h"
 #include "tpm/key_agent.h"
 #include "pkcs11/url.h"
@@ -59,6 +60,57 @@ bool uses_pkcs11(server_rec* base)
     return false;
 }
 
+// GnuTLSKeyIsolation's default, by measurement (docs/performance.md, "Key
+// isolation"): a signature through the agent adds one round trip on a
+// local socket, next to nothing beside a token's C_Sign, but a real share
+// of a fast ECDSA or RSA signature in the worker's own memory.
+bool isolated(const ServerConfig& sc, std::string_view backend)
+{
+    return sc.key_isolation.value_or(backend == "pkcs11");
+}
+
+// Where a key signs: TPM keys always in the key agent (tpm_signer.h); file
+// and PKCS#11 keys there when GnuTLSKeyIsolation says so, else in the
+// workers. An isolated token key is checked in a child process and opened
+// by the agent alone: no module, login or PIN in this process, so none in
+// the workers it forks. An isolated file key is loaded here and destroyed
+// in every worker at child_init (tpm/key_agent.h).
+std::shared_ptr<Signer> open_key(const ServerConfig& sc, const std::string& reference, const KeyOptions& options)
+{
+    ModuleState& state = *sc.state;
+    if (pkcs11::is_pkcs11_url(reference) && isolated(sc, "pkcs11")) {
+        KeyOptions kept = options;
+        kept.pin = pkcs11::token_pin(reference, options); // a URL's pin-source, read with this load's sources
+        return state.key_agent.host_by_reference(
+            reference, kept, [&state] { state.pkcs11_modules.open_in_child(); },
+            [&state](const std::string& ref, const KeyOptions& o) { return state.keys.open(ref, o); });
+    }
+    std::shared_ptr<Signer> key = state.keys.open(reference, options);
+    if (key->backend() == "tpm2")
+        return key;
+    if (!isolated(sc, key->backend())) {
+        if (key->backend() == "pkcs11")
+            state.workers_sign_with_pkcs11 = true;
+        return key;
+    }
+    return state.key_agent.host(std::move(key));
+}
+
+// Whether this process loads the PKCS#11 modules: for certificates on
+// tokens and for token keys that sign in the workers.
+bool parent_loads_pkcs11(server_rec* base)
+{
+    for (server_rec* s = base; s; s = s->next) {
+        const ServerConfig* sc = server_config(s);
+        if (sc->cert_file && pkcs11::is_pkcs11_url(*sc->cert_file))
+            return true;
+        for (const auto* ref : {&sc->key_file, &sc->proxy_key_file})
+            if (*ref && pkcs11::is_pkcs11_url(**ref) && !isolated(*sc, "pkcs11"))
+                return true;
+    }
+    return false;
+}
+
 KeyOptions key_options(const server_rec* s, const ServerConfig& sc)
 {
     KeyOptions options;
@@ -94,7 +146,7 @@ std::unique_ptr<ServerCredentials> build_x509(const server_rec* s, const ServerC
 
     std::shared_ptr<Signer> signer;
     try {
-        signer = sc.state->keys.open(*sc.key_file, options);
+        signer = open_key(sc, *sc.key_file, options);
     } catch (const Error& e) {
         throw SetupError{"GnuTLSKeyFile", e.what()};
     }
@@ -160,7 +212,7 @@ std::unique_ptr<ProxyTls> build_proxy(const server_rec* s, const ServerConfig& s
         }
         KeyOptions options = key_options(s, sc);
         try {
-            signer = sc.state->keys.open(*sc.proxy_key_file, options);
+            signer = open_key(sc, *sc.proxy_key_file, options);
         } catch (const Error& e) {
             throw SetupError{"GnuTLSProxyKeyFile", e.what()};
         }
@@ -348,7 +400,12 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     const ServerConfig* global = server_config(base);
     if (!global->pkcs11_modules.empty() || uses_pkcs11(base)) {
         try {
-            state.pkcs11_modules.load(with_url_modules(base, global->pkcs11_modules));
+            if (parent_loads_pkcs11(base)) {
+                state.pkcs11_modules.load(with_url_modules(base, global->pkcs11_modules));
+            } else {
+                state.pkcs11_modules.configure(with_url_modules(base, global->pkcs11_modules));
+                state.pkcs11_modules.check_in_child();
+            }
         } catch (const Error& e) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, base, "mod_gnutls: " MGSLOGNO(01001) "GnuTLSPKCS11Module: %s", e.what());
             return HTTP_INTERNAL_SERVER_ERROR;

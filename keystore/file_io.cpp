@@ -80,6 +80,23 @@ Bytes read_file(const std::string& path)
     return out;
 }
 
+Bytes read_file_start(const std::string& path, std::size_t max)
+{
+    Bytes out(max);
+    std::size_t used = 0;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    while (fd.get() >= 0 && used < max) {
+        ssize_t n = ::read(fd.get(), out.data() + used, max - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += static_cast<std::size_t>(n);
+    }
+    out.resize(used); // shrinking keeps the storage: nothing is copied
+    return out;
+}
+
 bool looks_like_pem(std::span<const std::uint8_t> data)
 {
     return as_text(data).find("-----BEGIN ") != std::string_view::npos;

@@ -1,4 +1,5 @@
 #include "keystore/file_signer.h"
+#include "keystore/private_pem.h"
 
 #include "keystore/error.h"
 #include "keystore/file_io.h"
@@ -112,8 +113,19 @@ std::shared_ptr<Signer> load_key_bytes(std::span<const std::uint8_t> data, const
         throw Error(source + " is encrypted and no passphrase is configured (GnuTLSPIN or GnuTLSPINSource)");
 
     X509PrivKey key = new_x509_privkey();
-    gnutls_datum_t d{const_cast<unsigned char*>(data.data()), static_cast<unsigned>(data.size())};
-    int rc = gnutls_x509_privkey_import2(key.get(), &d, pem ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER,
+    // Unencrypted PEM is decoded here (private_pem.h says why); wiped after.
+    std::optional<Bytes> der = pem && !encrypted ? private_key_pem_to_der(data) : std::nullopt;
+    struct WipeDer {
+        std::optional<Bytes>& b;
+        ~WipeDer()
+        {
+            if (b)
+                gnutls_memset(b->data(), 0, b->size());
+        }
+    } wipe_der{der};
+    gnutls_datum_t d = der ? gnutls_datum_t{der->data(), static_cast<unsigned>(der->size())}
+                           : gnutls_datum_t{const_cast<unsigned char*>(data.data()), static_cast<unsigned>(data.size())};
+    int rc = gnutls_x509_privkey_import2(key.get(), &d, pem && !der ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER,
                                          encrypted ? passphrase.reveal() : nullptr,
                                          encrypted ? 0 : GNUTLS_PKCS_PLAIN);
     if (rc < 0) {

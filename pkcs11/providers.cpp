@@ -1,10 +1,15 @@
 #include "pkcs11/providers.h"
 
+#include "keystore/child_process.h"
 #include "keystore/error.h"
 
 #include <gnutls/pkcs11.h>
 
 #include <chrono>
+#include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace mgs::pkcs11 {
 
@@ -21,15 +26,18 @@ std::int64_t now_ms()
 
 void ProviderSet::init_locked(const std::vector<std::string>& modules)
 {
-    gnutls_pkcs11_deinit();
+    gnutls_pkcs11_deinit(); // whatever GnuTLS had loaded (safe when nothing)
+    loaded_ = false;
     generation_.fetch_add(1);
     if (modules.empty()) {
         if (int rc = gnutls_pkcs11_init(GNUTLS_PKCS11_FLAG_AUTO, nullptr); rc < 0)
             throw_gnutls("cannot load p11-kit's configured PKCS#11 modules", rc);
+        loaded_ = true;
         return;
     }
     if (int rc = gnutls_pkcs11_init(GNUTLS_PKCS11_FLAG_MANUAL, nullptr); rc < 0)
         throw_gnutls("cannot initialise PKCS#11", rc);
+    loaded_ = true;
     for (const auto& m : modules)
         if (int rc = gnutls_pkcs11_add_provider(m.c_str(), nullptr); rc < 0)
             throw_gnutls("cannot load PKCS#11 module " + m, rc);
@@ -43,11 +51,50 @@ void ProviderSet::load(const std::vector<std::string>& modules)
     init_locked(modules);
 }
 
+void ProviderSet::configure(const std::vector<std::string>& modules)
+{
+    std::unique_lock lock(lock_);
+    gnutls_pkcs11_deinit(); // whatever GnuTLS had loaded (safe when nothing)
+    loaded_ = false;
+    modules_ = modules;
+    configured_ = true;
+    generation_.fetch_add(1);
+}
+
+void ProviderSet::check_in_child() const
+{
+    ChildOutput child = run_child(
+        "cannot start the PKCS#11 module check",
+        [&](int fd) {
+            std::string failure;
+            try {
+                const_cast<ProviderSet*>(this)->init_locked(modules_);
+            } catch (const std::exception& e) {
+                failure = e.what();
+            }
+            gnutls_pkcs11_deinit();
+            std::size_t done = 0;
+            while (done < failure.size()) {
+                ssize_t n = ::write(fd, failure.data() + done, failure.size() - done);
+                if (n <= 0)
+                    break;
+                done += static_cast<std::size_t>(n);
+            }
+            ::_exit(0);
+        },
+        64 * 1024);
+    if (!child.output.empty())
+        throw Error(std::string(child.output.begin(), child.output.end()));
+    if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
+        throw Error("the PKCS#11 module check " + describe_exit(child.status));
+}
+
 void ProviderSet::unload()
 {
     std::unique_lock lock(lock_);
-    if (configured_)
+    if (loaded_)
         gnutls_pkcs11_deinit();
+    loaded_ = false;
     configured_ = false;
     modules_.clear();
     generation_.fetch_add(1);
@@ -56,9 +103,10 @@ void ProviderSet::unload()
 void ProviderSet::close_before_fork()
 {
     std::unique_lock lock(lock_);
-    if (!configured_)
+    if (!loaded_)
         return;
     gnutls_pkcs11_deinit();
+    loaded_ = false;
     generation_.fetch_add(1);
 }
 

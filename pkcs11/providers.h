@@ -29,6 +29,14 @@ public:
     // Throws mgs::Error naming the module file and GnuTLS's reason. Unloads
     // whatever GnuTLS had loaded before.
     void load(const std::vector<std::string>& modules);
+    // The modules, remembered but not loaded: every token key is isolated
+    // (GnuTLSKeyIsolation), so this process never loads a module; the
+    // processes that do (a key check, the key agent) call open_in_child().
+    void configure(const std::vector<std::string>& modules);
+    // After configure(): loads the modules in a short-lived child process
+    // and throws mgs::Error as load() would (a missing or broken module
+    // fails the configuration, though this process never loads it).
+    void check_in_child() const;
     // A configuration without PKCS#11 keys or modules.
     void unload();
 
@@ -51,7 +59,8 @@ private:
     void init_locked(const std::vector<std::string>& modules);
 
     std::vector<std::string> modules_;
-    bool configured_ = false; // load() ran for this configuration
+    bool configured_ = false; // load() or configure() ran for this configuration
+    bool loaded_ = false;     // GnuTLS has the modules loaded in this process
     std::atomic<unsigned> generation_{0};
     std::atomic<std::int64_t> last_reload_ms_{0};
     std::shared_mutex lock_;

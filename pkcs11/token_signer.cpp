@@ -301,7 +301,7 @@ private:
 
 bool Pkcs11KeyBackend::claims_uri(std::string_view reference) const { return is_pkcs11_url(reference); }
 
-std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const KeyOptions& options) const
+Secret token_pin(std::string_view reference, const KeyOptions& options)
 {
     Secret pin = options.pin;
     // RFC 7512 pin-source (GnuTLS itself ignores it): "file:PATH" or, as
@@ -317,7 +317,12 @@ std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const
             throw Error(redact_url(reference) + ": pin-source: " + e.what());
         }
     }
-    return std::make_shared<TokenSigner>(providers_, std::string(reference), std::move(pin));
+    return pin;
+}
+
+std::shared_ptr<Signer> Pkcs11KeyBackend::open(std::string_view reference, const KeyOptions& options) const
+{
+    return std::make_shared<TokenSigner>(providers_, std::string(reference), token_pin(reference, options));
 }
 
 } // namespace mgs::pkcs11

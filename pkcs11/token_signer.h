@@ -10,6 +10,11 @@ namespace mgs::pkcs11 {
 
 class ProviderSet;
 
+// The PIN a key reference logs in with: options.pin, else the URL's
+// RFC 7512 pin-source ("file:PATH", p11-kit's "|PROGRAM"), read through
+// options.secret_sources when set. Throws mgs::Error naming the source.
+Secret token_pin(std::string_view reference, const KeyOptions& options);
+
 class Pkcs11KeyBackend final : public KeyBackend {
 public:
     // Keys opened here use (and reload, after a device failure) `providers`.

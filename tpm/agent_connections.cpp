@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
+#include <thread>
 
 namespace mgs::tpm {
 
@@ -30,6 +32,32 @@ bool client_gone(int fd)
 {
     pollfd p{fd, POLLIN | POLLRDHUP, 0};
     return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+// A trusted client's own thread: one request at a time on a blocking
+// connection, until the client hangs up or stops reading.
+void serve_on_thread(int raw_fd, RequestHandler handle, std::shared_ptr<std::atomic<std::size_t>> threads)
+{
+    UniqueFd fd(raw_fd);
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+    std::vector<std::uint8_t> buf(max_message);
+    for (;;) {
+        ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || client_gone(fd.get()))
+            break;
+        Bytes reply;
+        try {
+            reply = handle({buf.data(), static_cast<std::size_t>(n)});
+        } catch (...) {
+            break; // the handler answers errors itself; this is out of memory
+        }
+        if (::send(fd.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(reply.size()))
+            break;
+    }
+    threads->fetch_sub(1);
 }
 
 } // namespace
@@ -71,7 +99,7 @@ bool AgentConnections::peer_allowed(int fd)
     if (cred.uid == 0 || cred.uid == ::geteuid() ||
         std::find(policy_.allowed_uids.begin(), policy_.allowed_uids.end(), cred.uid) != policy_.allowed_uids.end())
         return true;
-    note(1, "TPM key agent: refused a connection from uid " + std::to_string(cred.uid) + " (pid " +
+    note(1, "key agent: refused a connection from uid " + std::to_string(cred.uid) + " (pid " +
                 std::to_string(cred.pid) + "): only root and Apache's User may connect");
     return false;
 }
@@ -87,7 +115,7 @@ void AgentConnections::accept_new(Clock::time_point now)
                 // The connection stays queued; retry after a pause rather than
                 // spinning on a listener that stays readable.
                 accept_paused_until_ = now + policy_.accept_pause;
-                note(0, std::string("TPM key agent: cannot accept connections: ") + std::strerror(errno) +
+                note(0, std::string("key agent: cannot accept connections: ") + std::strerror(errno) +
                             "; pausing");
             }
             return; // EAGAIN, ECONNABORTED, EINTR: nothing more now
@@ -140,6 +168,21 @@ bool AgentConnections::serve(Client& c, short revents, const RequestHandler& han
            static_cast<ssize_t>(reply.size());
 }
 
+bool AgentConnections::hand_off(Client& c, const RequestHandler& handle)
+{
+    if (threads_->load() >= policy_.max_threads)
+        return false;
+    threads_->fetch_add(1);
+    try {
+        std::thread(serve_on_thread, c.fd.get(), handle, threads_).detach();
+        c.fd.release(); // the thread's now
+        return true;
+    } catch (const std::system_error&) {
+        threads_->fetch_sub(1); // no thread (EAGAIN): served here instead
+        return false;
+    }
+}
+
 bool AgentConnections::run_once(const sigset_t* mask, const RequestHandler& handle)
 {
     auto now = Clock::now();
@@ -189,6 +232,11 @@ bool AgentConnections::run_once(const sigset_t* mask, const RequestHandler& hand
     clients_.resize(out);
     if (fds[0].revents & POLLIN)
         accept_new(now);
+    if (policy_.max_threads > 0) {
+        // Newly trusted clients move to threads of their own (when the
+        // thread has started, c.fd is empty).
+        std::erase_if(clients_, [&](Client& c) { return c.trusted && hand_off(c, handle); });
+    }
     return true;
 }
 

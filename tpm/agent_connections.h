@@ -15,7 +15,9 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <functional>
 #include <signal.h>
 #include <span>
@@ -30,6 +32,12 @@ struct AgentPolicy {
     std::size_t max_pending = 64;        // connected but not yet authenticated
     std::chrono::milliseconds auth_deadline{1000};
     std::chrono::milliseconds accept_pause{100}; // after EMFILE and the like
+    // Authenticated clients get a thread of their own (blocking on their
+    // connection only), up to this many; the rest, and all when 0, are
+    // served one request at a time by run_once. Threads let slow signers
+    // (a network HSM, a TPM command) overlap: the handler must then be
+    // thread-safe.
+    std::size_t max_threads = 0;
 };
 
 // level as AgentLog: 0 error, 1 notice, 2 info.
@@ -48,6 +56,8 @@ public:
 
     std::size_t pending() const;
     std::size_t trusted() const { return clients_.size() - pending(); }
+    // Clients served by threads of their own right now.
+    std::size_t threads() const { return threads_->load(); }
 
 private:
     struct Client {
@@ -60,6 +70,8 @@ private:
     bool peer_allowed(int fd);
     // false: close the connection.
     bool serve(Client& c, short revents, const RequestHandler& handle);
+    // true: a thread serves the client now (its descriptor moved there).
+    bool hand_off(Client& c, const RequestHandler& handle);
     void note(int level, const std::string& message); // rate-limited
 
     int listen_fd_;
@@ -70,6 +82,9 @@ private:
     std::chrono::steady_clock::time_point accept_paused_until_{};
     std::chrono::steady_clock::time_point last_note_{};
     unsigned notes_suppressed_ = 0;
+    // Shared with the client threads, which are detached: the agent ends
+    // with _exit and never joins them.
+    std::shared_ptr<std::atomic<std::size_t>> threads_ = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 } // namespace mgs::tpm

@@ -1,6 +1,8 @@
 #include "tpm/key_agent.h"
 
+#include "keystore/child_process.h"
 #include "keystore/hex.h"
+#include "keystore/public_key.h"
 #include "keystore/unique_fd.h"
 
 #include "tpm/agent_connections.h"
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -47,6 +50,26 @@ sockaddr_un abstract_address(const std::string& name, socklen_t& len)
 }
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// A worker's socket calls, again when a signal interrupted them: prefork
+// children get SIGUSR1 at every graceful restart, and a handshake then in
+// flight must not fail for it. (Socket timeouts are never restarted by the
+// kernel, whatever SA_RESTART says; each try may wait the full timeout.)
+ssize_t send_message(int fd, const void* data, std::size_t size)
+{
+    ssize_t n;
+    while ((n = ::send(fd, data, size, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    return n;
+}
+
+ssize_t receive_message(int fd, void* data, std::size_t size)
+{
+    ssize_t n;
+    while ((n = ::recv(fd, data, size, 0)) < 0 && errno == EINTR) {
+    }
+    return n;
+}
 
 // The agent's view of one TPM (keys may name different TCTIs).
 struct TpmLink {
@@ -261,6 +284,239 @@ bool drop_privileges(const AgentSetup& setup)
 
 } // namespace
 
+namespace {
+
+// What a worker holds of a hosted key: its public facts and the agent's
+// index of it. No key material, no PIN, no token session.
+// What the parent learns of a hosted key: all a worker's signer needs.
+struct HostedFacts {
+    std::string describe, backend, engine;
+    KeyFacts key;
+};
+
+HostedFacts facts_of(const Signer& key)
+{
+    return {key.describe(), key.backend(), key.engine(),
+            KeyFacts{key.algorithm(), key.bits(), key.schemes(), public_key_der(key.public_key().get())}};
+}
+
+class HostedKeySigner final : public Signer {
+public:
+    HostedKeySigner(KeyAgent& agent, std::uint32_t index, HostedFacts facts)
+        : agent_(agent), index_(index), describe_(std::move(facts.describe)), backend_(std::move(facts.backend)),
+          engine_(std::move(facts.engine)), pk_(facts.key.algorithm), bits_(facts.key.bits),
+          schemes_(std::move(facts.key.schemes)), public_der_(std::move(facts.key.public_der))
+    {
+    }
+
+    std::string describe() const override { return describe_; }
+    std::string backend() const override { return backend_; }
+    std::string engine() const override { return engine_ + " (in the key agent)"; }
+    gnutls_pk_algorithm_t algorithm() const override { return pk_; }
+    unsigned bits() const override { return bits_; }
+    std::vector<gnutls_sign_algorithm_t> schemes() const override { return schemes_; }
+    PubKey public_key() const override { return public_key_from_der(public_der_, describe_); }
+    SignerHealth health() const override { return healthy_ ? SignerHealth::ok : SignerHealth::unavailable; }
+
+    Bytes sign(const SignRequest& req) override
+    {
+        try {
+            Bytes sig = agent_.sign(index_, req);
+            healthy_ = true;
+            return sig;
+        } catch (...) {
+            healthy_ = false;
+            throw;
+        }
+    }
+
+private:
+    KeyAgent& agent_;
+    std::uint32_t index_;
+    std::string describe_, backend_, engine_;
+    gnutls_pk_algorithm_t pk_;
+    unsigned bits_;
+    std::vector<gnutls_sign_algorithm_t> schemes_;
+    Bytes public_der_;
+    std::atomic<bool> healthy_{true};
+};
+
+// What identifies a hosted key between generations: its public facts (a
+// key file replaced under the same name gets a new agent).
+Bytes hosted_fingerprint(const HostedFacts& f)
+{
+    gnutls_hash_hd_t h;
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+        throw Error("key agent: cannot hash a hosted key");
+    auto add = [&](std::string_view v) {
+        std::uint64_t len = v.size();
+        gnutls_hash(h, &len, sizeof len);
+        gnutls_hash(h, v.data(), v.size());
+    };
+    add("hosted");
+    add(f.backend);
+    add(f.describe);
+    add(f.engine);
+    add({reinterpret_cast<const char*>(f.key.public_der.data()), f.key.public_der.size()});
+    for (auto scheme : f.key.schemes)
+        add(std::to_string(scheme));
+    Bytes out(32);
+    gnutls_hash_deinit(h, out.data());
+    return out;
+}
+
+// The key check child's answer: length-prefixed strings and numbers.
+void put_u32(Bytes& out, std::uint32_t v)
+{
+    for (int i = 0; i < 4; ++i)
+        out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+void put_bytes(Bytes& out, std::span<const std::uint8_t> v)
+{
+    put_u32(out, static_cast<std::uint32_t>(v.size()));
+    out.insert(out.end(), v.begin(), v.end());
+}
+
+void put_text(Bytes& out, std::string_view v)
+{
+    put_bytes(out, {reinterpret_cast<const std::uint8_t*>(v.data()), v.size()});
+}
+
+class Reader {
+public:
+    explicit Reader(const Bytes& in) : in_(in) {}
+    std::uint32_t u32()
+    {
+        need(4);
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i)
+            v |= static_cast<std::uint32_t>(in_[at_ + i]) << (8 * i);
+        at_ += 4;
+        return v;
+    }
+    Bytes bytes()
+    {
+        std::uint32_t n = u32();
+        need(n);
+        Bytes v(in_.begin() + static_cast<std::ptrdiff_t>(at_), in_.begin() + static_cast<std::ptrdiff_t>(at_ + n));
+        at_ += n;
+        return v;
+    }
+    std::string text()
+    {
+        Bytes b = bytes();
+        return {b.begin(), b.end()};
+    }
+
+private:
+    void need(std::size_t n)
+    {
+        if (in_.size() - at_ < n)
+            throw Error("the key check process sent a truncated answer");
+    }
+    const Bytes& in_;
+    std::size_t at_ = 0;
+};
+
+Bytes encode_facts(const HostedFacts& f)
+{
+    Bytes out;
+    put_text(out, f.describe);
+    put_text(out, f.backend);
+    put_text(out, f.engine);
+    put_u32(out, static_cast<std::uint32_t>(f.key.algorithm));
+    put_u32(out, f.key.bits);
+    put_u32(out, static_cast<std::uint32_t>(f.key.schemes.size()));
+    for (auto scheme : f.key.schemes)
+        put_u32(out, static_cast<std::uint32_t>(scheme));
+    put_bytes(out, f.key.public_der);
+    return ok_answer(out);
+}
+
+HostedFacts decode_facts(const Bytes& answer)
+{
+    Bytes in = open_answer(answer, "the key check process died without an answer");
+    Reader r(in);
+    HostedFacts f;
+    f.describe = r.text();
+    f.backend = r.text();
+    f.engine = r.text();
+    f.key.algorithm = static_cast<gnutls_pk_algorithm_t>(r.u32());
+    f.key.bits = r.u32();
+    std::uint32_t n = r.u32();
+    if (n == 0 || n > 64)
+        throw Error("the key check process sent a malformed answer");
+    for (std::uint32_t i = 0; i < n; ++i)
+        f.key.schemes.push_back(static_cast<gnutls_sign_algorithm_t>(r.u32()));
+    f.key.public_der = r.bytes();
+    return f;
+}
+
+void write_all(int fd, const Bytes& data)
+{
+    std::size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+} // namespace
+
+std::shared_ptr<Signer> KeyAgent::host(std::shared_ptr<Signer> key)
+{
+    const auto index = static_cast<std::uint32_t>(hosted_.size()) | hosted_key_bit;
+    HostedFacts facts = facts_of(*key);
+    hosted_fp_.push_back(hosted_fingerprint(facts));
+    hosted_backends_.push_back(facts.backend);
+    hosted_.push_back(std::move(key));
+    recipes_.emplace_back();
+    return std::make_shared<HostedKeySigner>(*this, index, std::move(facts));
+}
+
+std::shared_ptr<Signer> KeyAgent::host_by_reference(
+    const std::string& reference, const KeyOptions& options, const std::function<void()>& prepare,
+    const std::function<std::shared_ptr<Signer>(const std::string&, const KeyOptions&)>& open)
+{
+    ChildOutput child = run_child(
+        "cannot start the key check",
+        [&](int fd) {
+            Bytes answer;
+            try {
+                if (prepare)
+                    prepare();
+                answer = encode_facts(facts_of(*open(reference, options)));
+            } catch (const std::exception& e) {
+                answer = error_answer(e.what());
+            } catch (...) {
+                answer = error_answer("the key check failed");
+            }
+            write_all(fd, answer);
+            ::_exit(0);
+        },
+        1 << 20);
+    HostedFacts facts = decode_facts(child.output);
+    const auto index = static_cast<std::uint32_t>(hosted_.size()) | hosted_key_bit;
+    hosted_fp_.push_back(hosted_fingerprint(facts));
+    hosted_backends_.push_back(facts.backend);
+    hosted_.push_back(nullptr); // opened by the agent
+    KeyOptions kept = options;
+    kept.notice = nullptr;
+    kept.secret_sources = nullptr; // the configuration's, gone by then
+    recipes_.push_back({reference, std::move(kept)});
+    return std::make_shared<HostedKeySigner>(*this, index, std::move(facts));
+}
+
+bool KeyAgent::hosts_backend(std::string_view backend) const
+{
+    return std::find(hosted_backends_.begin(), hosted_backends_.end(), backend) != hosted_backends_.end();
+}
+
 std::size_t KeyAgent::add_key(const KeySpec& spec, const KeyFacts& facts)
 {
     keys_.push_back(spec);
@@ -307,8 +563,10 @@ Bytes KeyAgent::fingerprint() const
 {
     gnutls_hash_hd_t h;
     if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-        throw Error("TPM key agent: cannot hash the key list");
+        throw Error("key agent: cannot hash the key list");
     for (const auto& [fp, facts] : facts_)
+        gnutls_hash(h, fp.data(), fp.size());
+    for (const Bytes& fp : hosted_fp_)
         gnutls_hash(h, fp.data(), fp.size());
     Bytes out(32);
     gnutls_hash_deinit(h, out.data());
@@ -319,7 +577,7 @@ Bytes setup_fingerprint(const AgentSetup& setup)
 {
     gnutls_hash_hd_t h;
     if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-        throw Error("TPM key agent: cannot hash its setup");
+        throw Error("key agent: cannot hash its setup");
     auto add = [&](const void* data, std::size_t n) {
         std::uint64_t len = n;
         gnutls_hash(h, &len, sizeof len);
@@ -422,23 +680,23 @@ pid_t KeyAgent::spawn(const AgentSetup& setup)
 {
     if (listen_fd_ < 0) {
         if (gnutls_rnd(GNUTLS_RND_KEY, token_, sizeof token_) < 0)
-            throw Error("TPM key agent: no random token");
+            throw Error("key agent: no random token");
         std::uint8_t name[12];
         gnutls_rnd(GNUTLS_RND_NONCE, name, sizeof name);
-        address_ = "mod_gnutls-tpm-agent-" + mgs::hex(name);
+        address_ = "mod_gnutls-key-agent-" + mgs::hex(name);
         UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
         if (!fd)
-            throw Error("TPM key agent: " + errno_text("socket"));
+            throw Error("key agent: " + errno_text("socket"));
         socklen_t len;
         sockaddr_un a = abstract_address(address_, len);
         if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) < 0 || ::listen(fd.get(), 128) < 0)
-            throw Error("TPM key agent: " + errno_text("bind/listen"));
+            throw Error("key agent: " + errno_text("bind/listen"));
         listen_fd_ = fd.release();
     }
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0)
-        throw Error("TPM key agent: " + errno_text("fork"));
+        throw Error("key agent: " + errno_text("fork"));
     if (pid == 0) {
         // Apache's restart signals reach the whole process group (prefork
         // sends SIGHUP to it for a restart): the agent ignores them and is
@@ -454,7 +712,7 @@ pid_t KeyAgent::spawn(const AgentSetup& setup)
         keep.push_back(listen_fd_);
         close_inherited_fds(keep);
         if (!drop_privileges(setup)) {
-            setup.log(0, errno_text("TPM key agent: cannot drop root privileges"));
+            setup.log(0, errno_text("key agent: cannot drop root privileges"));
             ::_exit(1);
         }
         // After the credential change, which clears both: the agent ends
@@ -492,31 +750,90 @@ void KeyAgent::serve(const AgentSetup& setup)
     ::sigprocmask(SIG_BLOCK, &term, &waiting);
     sigdelset(&waiting, SIGTERM);
     try {
-        AgentLoop loop(keys_, setup.log);
+        if (setup.before_serving)
+            setup.before_serving();
+        // Keys hosted by reference are opened here (the parent only
+        // checked them, in a child); one that does not open now (its token
+        // is away) is tried again at its next signature, at most once a
+        // second.
+        std::vector<std::mutex> opening(hosted_.size());
+        std::vector<std::chrono::steady_clock::time_point> last_try(hosted_.size());
+        std::vector<std::string> open_failure(hosted_.size());
+        auto open_hosted = [&](std::size_t i) {
+            last_try[i] = std::chrono::steady_clock::now();
+            try {
+                hosted_[i] = setup.open_key(recipes_[i].reference, recipes_[i].options);
+                if (!open_failure[i].empty())
+                    setup.log(1, "key agent: " + hosted_[i]->describe() + " opened; it signs again");
+                open_failure[i].clear();
+            } catch (const std::exception& e) {
+                if (open_failure[i].empty())
+                    setup.log(0, std::string("key agent: cannot open an isolated key: ") + e.what() +
+                                     "; handshakes with it fail until it opens (retried)");
+                open_failure[i] = e.what();
+            }
+        };
+        for (std::size_t i = 0; i < hosted_.size(); ++i)
+            if (!hosted_[i] && setup.open_key)
+                open_hosted(i);
+        auto hosted_signer = [&](std::size_t i) -> Signer& {
+            std::lock_guard one(opening[i]);
+            if (!hosted_[i]) {
+                if (!setup.open_key || std::chrono::steady_clock::now() - last_try[i] < std::chrono::seconds(1))
+                    throw Error("the key agent cannot open the key: " + open_failure[i]);
+                open_hosted(i);
+                if (!hosted_[i])
+                    throw Error("the key agent cannot open the key: " + open_failure[i]);
+            }
+            return *hosted_[i];
+        };
+        // Each client connection has a thread of its own (AgentPolicy::
+        // max_threads): hosted keys sign in parallel, as they did in the
+        // workers. The TPM serves one command at a time (one connection;
+        // alarm() is per process): its commands take turns.
+        std::mutex tpm_turn;
+        std::optional<AgentLoop> loop;
+        loop.emplace(keys_, setup.log);
         ::alarm(0);
         AgentPolicy policy;
         policy.token = {token_, sizeof token_};
         policy.allowed_uids = setup.allowed_uids;
+        policy.max_threads = agent_max_threads;
         AgentConnections connections(listen_fd_, policy, setup.log);
         auto handle = [&](std::span<const std::uint8_t> msg) -> Bytes {
             std::optional<AgentRequest> r = decode_request(msg);
             if (!r)
                 return error_answer("malformed request");
             try {
-                // AgentLoop arms alarm() around each TPM command.
-                Bytes reply = ok_answer(loop.sign(r->key, r->request));
-                ::alarm(0);
-                return reply;
+                if (r->key & hosted_key_bit) {
+                    const std::size_t i = r->key & ~hosted_key_bit;
+                    if (i >= hosted_.size())
+                        return error_answer("no such key");
+                    return ok_answer(hosted_signer(i).sign(r->request));
+                }
+                std::lock_guard turn(tpm_turn);
+                try {
+                    // AgentLoop arms alarm() around each TPM command.
+                    Bytes reply = ok_answer(loop->sign(r->key, r->request));
+                    ::alarm(0);
+                    return reply;
+                } catch (...) {
+                    ::alarm(0);
+                    throw;
+                }
             } catch (const std::exception& e) {
-                ::alarm(0);
                 return error_answer(e.what());
             }
         };
         while (!stop_requested)
             connections.run_once(&waiting, handle);
+        // Flush the TPM's objects once no command is in flight; the client
+        // threads end with the process.
+        std::lock_guard turn(tpm_turn);
+        loop.reset();
         ::_exit(0);
     } catch (const std::exception& e) {
-        setup.log(0, std::string("TPM key agent stopped: ") + e.what());
+        setup.log(0, std::string("key agent stopped: ") + e.what());
     }
     ::_exit(1);
 }
@@ -566,6 +883,16 @@ void KeyAgent::close_listener_in_child()
         k.auth = Secret{};
         k.parent_auth = Secret{};
     }
+    // The keys the agent hosts: their destructors wipe them (GnuTLS, libcrypto
+    // and Secret zero what they held), and this process never signs with
+    // them.
+    hosted_.clear();
+    for (auto& r : recipes_) {
+        gnutls_memset(r.reference.data(), 0, r.reference.size()); // a pin-value, perhaps
+        r.options.pin = Secret{};
+        r.options.srk_pin = Secret{};
+    }
+    recipes_.clear();
     // The fingerprints hash the authorizations: not for children either.
     for (auto& [fp, facts] : facts_)
         gnutls_memset(fp.data(), 0, fp.size());
@@ -584,20 +911,30 @@ int KeyAgent::connect_client()
 {
     UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!fd)
-        throw Error("TPM key agent: " + errno_text("socket"));
+        throw Error("key agent: " + errno_text("socket"));
     timeval tv{client_timeout_s, 0};
     ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     socklen_t len;
     sockaddr_un a = abstract_address(address_, len);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len) < 0 ||
-        ::send(fd.get(), token_, sizeof token_, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof token_))
-        throw Error(errno_text("cannot reach the TPM key agent"));
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len) < 0 && errno != EINTR)
+        throw Error(errno_text("cannot reach the key agent"));
+    // (An interrupted connect completes in the background; the send waits
+    // for it.)
+    if (send_message(fd.get(), token_, sizeof token_) != static_cast<ssize_t>(sizeof token_))
+        throw Error(errno_text("cannot reach the key agent"));
     return fd.release();
 }
 
 Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
 {
+    if (!active() && (index & hosted_key_bit)) {
+        // No agent (yet): the parent, or a tool, signs with the key itself.
+        const std::size_t i = index & ~hosted_key_bit;
+        if (i >= hosted_.size() || !hosted_[i])
+            throw Error("key agent: no such key");
+        return hosted_[i]->sign(req);
+    }
     Bytes msg = encode_request(static_cast<std::uint32_t>(index), req);
 
     // A pooled connection may have died with a previous agent: one retry on
@@ -621,14 +958,14 @@ Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
             fd = connect_client();
         std::vector<std::uint8_t> buf(max_message);
         ssize_t n = -1;
-        if (::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size()))
-            n = ::recv(fd, buf.data(), buf.size(), 0);
+        if (send_message(fd, msg.data(), msg.size()) == static_cast<ssize_t>(msg.size()))
+            n = receive_message(fd, buf.data(), buf.size());
         if (n <= 0) {
             bool timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-            std::string why = n == 0    ? std::string("the TPM key agent closed the connection")
-                              : timed_out ? "the TPM key agent did not answer within " +
-                                                std::to_string(client_timeout_s) + " s (is the TPM hung?)"
-                                          : errno_text("the TPM key agent did not answer");
+            std::string why = n == 0    ? std::string("the key agent closed the connection")
+                              : timed_out ? "the key agent did not answer within " +
+                                                std::to_string(client_timeout_s) + " s (is its TPM or token hung?)"
+                                          : errno_text("the key agent did not answer");
             ::close(fd);
             // Retry only a connection the agent had closed (it restarted);
             // a slow agent would just make the handshake wait twice.
@@ -640,9 +977,9 @@ Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
             std::lock_guard lock(pool_mutex_);
             idle_.push_back(fd);
         }
-        return open_answer({buf.data(), static_cast<std::size_t>(n)}, "the TPM key agent sent nothing");
+        return open_answer({buf.data(), static_cast<std::size_t>(n)}, "the key agent sent nothing");
     }
-    throw Error("the TPM key agent is unreachable");
+    throw Error("the key agent is unreachable");
 }
 
 } // namespace mgs::tpm

@@ -14,6 +14,7 @@
 // parent, and ends itself if a TPM command hangs (the parent starts another).
 #pragma once
 
+#include "keystore/registry.h"
 #include "keystore/signer.h"
 #include "tpm/key_check.h"
 #include "tpm/loaded_key.h"
@@ -23,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <mutex>
 #include <vector>
 
@@ -39,6 +41,13 @@ struct AgentSetup {
     // Where the TPM allows it, the agent runs as this user instead of root.
     std::optional<uid_t> run_as_uid;
     std::optional<gid_t> run_as_gid;
+    // Runs in the agent process before it serves: the PKCS#11 modules of
+    // the keys it hosts are opened there (the parent closed them before
+    // forking, or never loaded them). Null: nothing to do.
+    std::function<void()> before_serving;
+    // Opens a key hosted by reference (KeyAgent::host_by_reference) in the
+    // agent process, after before_serving.
+    std::function<std::shared_ptr<Signer>(const std::string& reference, const KeyOptions& options)> open_key;
 };
 
 // Longest a TPM command may take in the agent before it ends itself: a
@@ -48,6 +57,11 @@ inline constexpr unsigned agent_sign_deadline_s = 10;
 inline constexpr unsigned agent_load_deadline_s = 60;
 // How long stop() waits for the agent to end before SIGKILL.
 inline constexpr int agent_stop_deadline_ms = 3000;
+// Requests for hosted keys (KeyAgent::host) carry this bit in their index.
+inline constexpr std::uint32_t hosted_key_bit = 0x80000000u;
+// Threads of the agent that serve one client connection each: as many
+// signatures in flight as Apache has handshakes, up to this many.
+inline constexpr std::size_t agent_max_threads = 1024;
 
 // A running agent process handed from one configuration generation to the
 // next at a restart, with what the parent's checks found about its keys.
@@ -97,7 +111,28 @@ public:
     // Parent: a validated key the agent will hold, with what its check
     // found; returns its index.
     std::size_t add_key(const KeySpec& spec, const KeyFacts& facts);
-    bool has_keys() const { return !keys_.empty(); }
+    // Parent: a key of another backend (a file, a PKCS#11 token), loaded
+    // and checked, that the agent holds for GnuTLSKeyIsolation. Returns the
+    // signer for the workers: it has the key's public facts only and signs
+    // through the agent once it runs (through `key`, here, until then).
+    // The agent process inherits `key` when it is forked; the parent keeps
+    // it to start another agent if one dies; children destroy their copy
+    // (close_listener_in_child), so no worker holds the key or its PIN.
+    std::shared_ptr<Signer> host(std::shared_ptr<Signer> key);
+    // Parent: a key the agent opens itself (a PKCS#11 token key): the
+    // parent never loads a module or logs in, so no worker inherits any of
+    // it. `open` runs now in a short-lived child, after `prepare`, to check
+    // the key (its errors are thrown here, as mgs::Error); the agent opens
+    // it again with AgentSetup::open_key. The parent keeps `reference` and
+    // `options` (a PIN) to start another agent; children wipe them.
+    std::shared_ptr<Signer> host_by_reference(
+        const std::string& reference, const KeyOptions& options, const std::function<void()>& prepare,
+        const std::function<std::shared_ptr<Signer>(const std::string&, const KeyOptions&)>& open);
+    bool has_keys() const { return !keys_.empty() || !hosted_.empty(); }
+    // Whether a hosted key is of this backend ("file", "pkcs11").
+    bool hosts_backend(std::string_view backend) const;
+    std::size_t tpm_key_count() const { return keys_.size(); }
+    std::size_t hosted_key_count() const { return hosted_fp_.size(); }
     // The GnuTLSTPMTCTI strings of the keys (to decide whom the agent may run as).
     std::vector<std::string> tctis() const;
 
@@ -129,8 +164,9 @@ public:
     // This KeyAgent no longer owns it. Null when none runs.
     std::unique_ptr<RunningAgent> release();
     Bytes fingerprint() const;
-    // Children: close the parent's copy of the listening socket and wipe
-    // the key and SRK authorizations (only the agent needs them).
+    // Children: close the parent's copy of the listening socket, wipe
+    // the key and SRK authorizations and destroy the hosted keys (only the
+    // agent needs them).
     void close_listener_in_child();
 
     // True once spawn() ran in this process's ancestry: signers go through it.
@@ -144,6 +180,17 @@ private:
 
     std::vector<KeySpec> keys_;
     std::vector<std::pair<Bytes, KeyFacts>> facts_; // parallel to keys_
+    // Hosted keys: request index hosted_key_bit | i. The signers are
+    // emptied in children; their fingerprints (public facts only) stay.
+    std::vector<std::shared_ptr<Signer>> hosted_;
+    std::vector<std::string> hosted_backends_;
+    std::vector<Bytes> hosted_fp_;
+    // Keys hosted by reference (empty reference: inherited, in hosted_).
+    struct Recipe {
+        std::string reference;
+        KeyOptions options;
+    };
+    std::vector<Recipe> recipes_; // parallel to hosted_
     std::unique_ptr<RunningAgent> previous_;
     Bytes setup_; // setup_fingerprint of the running agent's setup
     int listen_fd_ = -1;

@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 
 namespace mgs::tpm {
@@ -119,11 +118,13 @@ bool TpmKeyBackend::claims(std::string_view reference) const
     if (claims_uri(reference))
         return true;
     // A short read of the file's start: a TSS2 PEM block says what it is.
-    std::ifstream in{std::string(reference), std::ios::binary};
-    char head[4096];
-    in.read(head, sizeof head);
-    std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(head), static_cast<std::size_t>(in.gcount()));
-    return is_tss2_pem(data);
+    // Every key file is asked here, so the bytes are wiped (an ifstream's
+    // buffer would leave the start of a key file in freed memory, which
+    // every worker inherits).
+    Bytes head = read_file_start(std::string(reference), 4096);
+    const bool tss2 = is_tss2_pem(head);
+    gnutls_memset(head.data(), 0, head.size());
+    return tss2;
 }
 
 std::shared_ptr<Signer> TpmKeyBackend::open(std::string_view reference, const KeyOptions& options) const

@@ -18,12 +18,15 @@ from harness.softhsm import SoftHsm
 PIN = "13571357"
 
 
+@pytest.mark.parametrize("isolation", ["on", "off"])
 @pytest.mark.parametrize("mpm", ["event", "prefork"])
-def test_hsm_outage_and_recovery(pki, mpm):
+def test_hsm_outage_and_recovery(pki, mpm, isolation):
+    """isolation on (the default): the key agent holds the sessions and
+    recovers; off: every worker does."""
     hsm = SoftHsm()
     hsm.token("net", PIN)
     url, pub = hsm.generate("net", PIN, "web")
-    chain = pki.certify(f"outage-{mpm}", pubkey=pub)
+    chain = pki.certify(f"outage-{mpm}-{isolation}", pubkey=pub)
     server = P11KitServer(hsm.dir / "p11.sock", "net", hsm.env)
     server.start()
     h = Httpd(mpm=mpm, env=server.client_env)
@@ -31,7 +34,8 @@ def test_hsm_outage_and_recovery(pki, mpm):
         port = free_ports(1)[0]
         h.docroot("htdocs", body="served by a network HSM key\n")
         h.write_config(f"GnuTLSPKCS11Module {CLIENT_MODULE}\n" +
-                       vhost(port, chain, f'"{url}"', extra=f"  GnuTLSPIN {PIN}"), [port])
+                       vhost(port, chain, f'"{url}"', extra=f"  GnuTLSPIN {PIN}\n  GnuTLSKeyIsolation {isolation}"),
+                       [port])
         h.start()
         parent = h.pid()
 
@@ -49,7 +53,10 @@ def test_hsm_outage_and_recovery(pki, mpm):
             server.stop()  # the HSM goes down
             results = list(pool.map(one, range(24)))
             assert not any(ok for ok, _ in results), "handshakes succeeded without the HSM"
-            assert max(t for _, t in results) < 2.0, f"failures were not fast: {results}"
+            print("outage failures took", sorted(round(t, 2) for _, t in results))
+            # 8 clients on 2 cores: ~0.4 s each at best; a hang would be the
+            # agent's 5 s client timeout or Apache's Timeout.
+            assert max(t for _, t in results) < 3.0, f"failures were not fast: {results}"
             os.kill(parent, 0)  # Apache is still up
 
             server.start()  # ... and comes back

@@ -5,7 +5,10 @@ the child sign on several sessions at once. (The rate this buys is measured
 by bench/, not asserted here.)"""
 import concurrent.futures
 import os
+import re
 from pathlib import Path
+
+import pytest
 
 from harness.clients import curl
 from harness.httpd import Httpd, vhost
@@ -15,7 +18,11 @@ from harness.softhsm import SoftHsm
 PIN = "97531975"
 
 
-def test_one_child_signs_in_parallel(pki, tmp_path):
+@pytest.mark.parametrize("isolation", ["off", "on"])
+def test_one_child_signs_in_parallel(pki, tmp_path, isolation):
+    """isolation off: the child's threads sign on several sessions at once;
+    on (the default for token keys): the key agent does, one thread per
+    connection of the child's pool."""
     delay_module = os.environ.get("MGS_P11_DELAY_MODULE")
     assert delay_module and Path(delay_module).is_file(), "MGS_P11_DELAY_MODULE must name the built module"
     hsm = SoftHsm()
@@ -32,7 +39,8 @@ def test_one_child_signs_in_parallel(pki, tmp_path):
         port = free_ports(1)[0]
         h.docroot("htdocs", body="slow hsm\n")
         h.write_config(f"GnuTLSPKCS11Module {delay_module}\n" +
-                       vhost(port, chain, f'"{url}"', extra=f"  GnuTLSPIN {PIN}"), [port])
+                       vhost(port, chain, f'"{url}"', extra=f"  GnuTLSPIN {PIN}\n  GnuTLSKeyIsolation {isolation}"),
+                       [port])
         # One child with enough threads for every client.
         text = h.conf.read_text()
         for line in ("StartServers 2", "ServerLimit 4", "MaxRequestWorkers 16"):
@@ -45,8 +53,14 @@ def test_one_child_signs_in_parallel(pki, tmp_path):
         assert all(results), h.log()
         counts = {p.name: int(p.read_text()) for p in stats_dir.glob("in-flight.*")}
         children = {k: v for k, v in counts.items() if int(k.split(".")[1]) != h.pid()}
+        agents = re.findall(r"key agent started \(pid (\d+)\)", h.full_log())
+        if isolation == "on":
+            # Only the agent signs (the parent checked the key at startup).
+            assert len(agents) == 1 and set(children) == {f"in-flight.{agents[0]}"}, (counts, h.full_log())
+        else:
+            assert agents == [], h.full_log()
         assert children, (counts, h.log())
-        assert max(children.values()) > 1, f"signatures never overlapped in a child: {counts}"
+        assert max(children.values()) > 1, f"signatures never overlapped in the signing process: {counts}"
     finally:
         h.remove()
         hsm.remove()

@@ -16,6 +16,7 @@ import pytest
 from harness.clients import curl
 from harness.httpd import Httpd, vhost
 from harness.ports import free_ports
+from harness.process_memory import memory_holds
 from harness.swtpm import Swtpm
 
 KEY_PIN = "agent-key-auth-5519"
@@ -52,7 +53,7 @@ def server(pki, tpm, tmp_path):
 
 
 def agent_pid(h):
-    return int(re.findall(r"TPM key agent started \(pid (\d+)\)", h.log())[-1])
+    return int(re.findall(r"key agent started \(pid (\d+)\)", h.log())[-1])
 
 
 def agent_address(pid):
@@ -64,7 +65,7 @@ def agent_address(pid):
             inodes.add(target[8:-1])
     for line in open("/proc/net/unix").read().splitlines()[1:]:
         fields = line.split()
-        if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith("@mod_gnutls-tpm-agent-"):
+        if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith("@mod_gnutls-key-agent-"):
             return "\0" + fields[7][1:]
     raise AssertionError("no agent socket found")
 
@@ -163,30 +164,6 @@ def test_agent_drops_root_keeps_only_its_descriptors_and_is_not_dumpable(server)
     assert not any(t == f"socket:[{i}]" for t in targets for i in listeners), targets
     files = [t for t in targets if t.startswith("/") and not t.startswith("/dev/")]
     assert all(t == str(h.root / "logs" / "error.log") for t in files), targets
-
-
-def memory_holds(pid, needle):
-    """Whether a process's writable mappings (heap, stacks, data) contain
-    `needle`. Read in chunks; mappings over 1 GiB are reservations (ASan's
-    shadow memory under ci/sanitize.sh), not data."""
-    chunk = 16 << 20
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
-        for line in maps:
-            fields = line.split()
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if "rw" not in fields[1][:2] or len(fields) > 5 and fields[5].startswith("[v") or hi - lo > 1 << 30:
-                continue
-            tail = b""
-            for start in range(lo, hi, chunk):
-                try:
-                    mem.seek(start)
-                    data = tail + mem.read(min(chunk, hi - start))
-                except (OSError, ValueError):
-                    break
-                if needle in data:
-                    return True
-                tail = data[-(len(needle) - 1):]
-    return False
 
 
 def test_workers_hold_no_key_authorization(pki, server):

@@ -259,7 +259,7 @@ TEST_F(TpmKeys, SignsThroughTheKeyAgentProcess)
     auto ec = open(path("ec256.pem"), "", &agent);
     auto rsa = open(path("rsa2048.pem"), "", &agent);
     ASSERT_TRUE(agent.has_keys());
-    pid_t pid = agent.spawn(tpm::AgentSetup{[](int, const std::string&) {}, {}, {}, {}, {}});
+    pid_t pid = agent.spawn(tpm::AgentSetup{[](int, const std::string&) {}, {}, {}, {}, {}, {}, {}});
     ASSERT_GT(pid, 0);
     EXPECT_TRUE(agent.active());
     // Several threads at once share the agent's one TPM connection.
@@ -295,7 +295,7 @@ TEST_F(TpmKeys, AKeyThatFailsToLoadInTheAgentDoesNotTakeOthersDown)
                                                 std::lock_guard l(log_mutex);
                                                 log.push_back(m);
                                             },
-                                            {}, {}, {}, {}});
+                                            {}, {}, {}, {}, {}, {}});
     ASSERT_GT(pid, 0);
     expect_signs_everything(*ec);
     std::string text = "x";
