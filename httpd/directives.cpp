@@ -72,6 +72,17 @@ const char* set_path(cmd_parms* cmd, void*, const char* arg)
     return nullptr;
 }
 
+// Apache's copies of a secret directive value (the word, the directive's
+// arguments in the configuration tree) live in pconf, which every child
+// inherits: wiped once the module has its own copy. (Apache's read buffer
+// of the configuration file is beyond reach: docs/directives.md says to
+// prefer GnuTLSPINSource.)
+void wipe_config_text(const char* text)
+{
+    if (text)
+        gnutls_memset(const_cast<char*>(text), 0, std::strlen(text));
+}
+
 // A key or certificate: a file, or a reference a key backend takes by scheme.
 template <Text Member>
 const char* set_key_reference(cmd_parms* cmd, void*, const char* arg)
@@ -83,6 +94,12 @@ const char* set_key_reference(cmd_parms* cmd, void*, const char* arg)
         if (std::string why = pkcs11::url_syntax_error(arg); !why.empty())
             return fail(cmd, "not a valid pkcs11: URL (RFC 7512): " + why);
     config_of(cmd)->*Member = key_or_file_reference(cmd, arg);
+    // A pin-value in the URL is a PIN: Apache's copies go, as GnuTLSPIN's do.
+    if (pkcs11::is_pkcs11_url(arg) && std::string_view(arg).find("pin-value") != std::string_view::npos) {
+        wipe_config_text(arg);
+        if (cmd->directive)
+            wipe_config_text(cmd->directive->args);
+    }
     return nullptr;
 }
 
@@ -137,11 +154,6 @@ const char* conflict(cmd_parms* cmd, const char* other)
                          " in the same context; use one way to give the PIN");
 }
 
-void wipe_config_text(const char* text)
-{
-    if (text)
-        gnutls_memset(const_cast<char*>(text), 0, std::strlen(text));
-}
 
 template <const SecretDirectives& D>
 const char* set_secret(cmd_parms* cmd, void*, const char* arg)
@@ -150,11 +162,6 @@ const char* set_secret(cmd_parms* cmd, void*, const char* arg)
     if (c->*D.source)
         return conflict(cmd, D.source_name);
     c->*D.value = Secret(arg);
-    // Apache's copies of the value (the word, the directive's arguments in
-    // the configuration tree) live in pconf, which every child inherits:
-    // wiped, now that the Secret has it. (Apache's read buffer of the
-    // configuration file is beyond reach: docs/security.md says to prefer
-    // GnuTLSPINSource.)
     wipe_config_text(arg);
     if (cmd->directive)
         wipe_config_text(cmd->directive->args);

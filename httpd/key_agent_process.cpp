@@ -4,6 +4,7 @@
 #include "httpd/module_state.h"
 
 #include "keystore/error.h"
+#include "pkcs11/token_signer.h"
 #include "tpm/key_agent.h"
 
 #include <apr_portable.h>
@@ -38,16 +39,19 @@ void agent_maintenance(int reason, void* data, int status);
 // D-Bus resource manager (tabrmd) or tpm2-tss's default search keep root:
 // their access rules are not ours to guess.
 //
-// Isolated keys (GnuTLSKeyIsolation): the agent inherits keys from files
-// already loaded, so they need no access rights; PKCS#11 modules keep
-// reading their configuration, devices and token files, whose access rules
-// are, again, not ours to guess: root.
+// Isolated keys (GnuTLSKeyIsolation): key files are read before the agent
+// drops root; token keys are used as Apache's User, the identity the
+// workers used them with before isolation (a token's files and devices
+// are set up for it). With TPM keys too, a TCP TPM is reachable as that
+// user; a TPM device keeps root (its group is tss's, the token's is not).
 void choose_agent_user(const tpm::KeyAgent& agent, tpm::AgentSetup& setup)
 {
-    if (agent.hosts_backend("pkcs11"))
-        return;
-    if (agent.tpm_key_count() == 0) {
-        if (ap_unixd_config.user_id != 0) {
+    const bool tokens = agent.hosts_backend("pkcs11");
+    if (tokens || agent.tpm_key_count() == 0) {
+        bool tcp_tpm = true;
+        for (const std::string& t : agent.tctis())
+            tcp_tpm = tcp_tpm && (t.starts_with("swtpm") || t.starts_with("mssim"));
+        if (ap_unixd_config.user_id != 0 && tcp_tpm) {
             setup.run_as_uid = ap_unixd_config.user_id;
             setup.run_as_gid = ap_unixd_config.group_id;
         }
@@ -77,7 +81,12 @@ tpm::AgentSetup agent_setup(ModuleState& state)
         setup.keep_fds.push_back(log_fd);
     choose_agent_user(state.key_agent, setup);
     if (state.key_agent.hosts_backend("pkcs11"))
-        setup.before_serving = [&state] { state.pkcs11_modules.open_in_child(); };
+        setup.before_serving = [&state] {
+            // One process signs for every worker: 64 sessions per key where
+            // each worker process had 16.
+            pkcs11::set_sessions_per_key(64);
+            state.pkcs11_modules.open_in_child();
+        };
     setup.open_key = [&state](const std::string& reference, const KeyOptions& options) {
         return state.keys.open(reference, options);
     };

@@ -12,6 +12,9 @@
 #include "httpd/status_page.h"
 #include "httpd/vhost_setup.h"
 #include "httpd/module_state.h"
+#include "pkcs11/url.h"
+
+#include <gnutls/gnutls.h>
 
 namespace mgs::httpd {
 namespace {
@@ -37,6 +40,14 @@ int close_key_modules(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
     for (ServerConfig* sc : module_state(base).configs) {
         sc->pin.reset();
         sc->srk_pin.reset();
+        // A pin-value in a pkcs11: URL: the keys that need it have their
+        // own copy (a worker's token signer, the key agent's recipe).
+        for (auto* ref : {&sc->key_file, &sc->cert_file, &sc->proxy_key_file})
+            if (*ref && pkcs11::is_pkcs11_url(**ref) && (*ref)->find("pin-value") != std::string::npos) {
+                std::string redacted = pkcs11::redact_url(**ref);
+                gnutls_memset((*ref)->data(), 0, (*ref)->size());
+                **ref = redacted;
+            }
     }
     return OK;
 }

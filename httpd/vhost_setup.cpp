@@ -64,36 +64,56 @@ bool uses_pkcs11(server_rec* base)
 // isolation"): a signature through the agent adds one round trip on a
 // local socket, next to nothing beside a token's C_Sign, but a real share
 // of a fast ECDSA or RSA signature in the worker's own memory.
-bool isolated(const ServerConfig& sc, std::string_view backend)
+// The default is on for token keys, unless the server's priorities allow
+// TLS 1.2's RSA key exchange: an RSA key must then decrypt, which the agent
+// does not, so such a configuration keeps working as before.
+bool isolated(const ServerConfig& sc, std::string_view backend, bool rsa_key_exchange)
 {
-    return sc.key_isolation.value_or(backend == "pkcs11");
+    if (sc.key_isolation)
+        return *sc.key_isolation;
+    return backend == "pkcs11" && !rsa_key_exchange;
 }
 
-// Where a key signs: TPM keys always in the key agent (tpm_signer.h); file
-// and PKCS#11 keys there when GnuTLSKeyIsolation says so, else in the
-// workers. An isolated token key is checked in a child process and opened
-// by the agent alone: no module, login or PIN in this process, so none in
-// the workers it forks. An isolated file key is loaded here and destroyed
-// in every worker at child_init (tpm/key_agent.h).
+std::string base_priorities(const ServerConfig& sc, bool srp)
+{
+    return sc.priorities.value_or(srp ? default_srp_priorities : default_priorities);
+}
+
+// Where a key signs: TPM keys always in the key agent (tpm_signer.h); key
+// files and PKCS#11 keys there when GnuTLSKeyIsolation says so, else in
+// the workers. An isolated key is checked in a child process and opened by
+// the agent alone: no key, module, login or PIN in this process's memory,
+// so none in the workers (or any other process) it forks.
 std::shared_ptr<Signer> open_key(const ServerConfig& sc, const std::string& reference, const KeyOptions& options)
 {
     ModuleState& state = *sc.state;
-    if (pkcs11::is_pkcs11_url(reference) && isolated(sc, "pkcs11")) {
-        KeyOptions kept = options;
-        kept.pin = pkcs11::token_pin(reference, options); // a URL's pin-source, read with this load's sources
-        return state.key_agent.host_by_reference(
-            reference, kept, [&state] { state.pkcs11_modules.open_in_child(); },
-            [&state](const std::string& ref, const KeyOptions& o) { return state.keys.open(ref, o); });
-    }
-    std::shared_ptr<Signer> key = state.keys.open(reference, options);
-    if (key->backend() == "tpm2")
-        return key;
-    if (!isolated(sc, key->backend())) {
+    const KeyBackend* backend = state.keys.backend_for(reference);
+    const std::string_view name = backend ? backend->name() : "file";
+    if (name == "tpm2" || !isolated(sc, name, options.rsa_decrypts)) {
+        std::shared_ptr<Signer> key = state.keys.open(reference, options);
         if (key->backend() == "pkcs11")
             state.workers_sign_with_pkcs11 = true;
         return key;
     }
-    return state.key_agent.host(std::move(key));
+    KeyOptions kept = options;
+    if (name == "pkcs11")
+        kept.pin = pkcs11::token_pin(reference, options); // a URL's pin-source, read with this load's sources
+    std::function<void()> prepare;
+    std::string modules;
+    if (name == "pkcs11") {
+        prepare = [&state] { state.pkcs11_modules.open_in_child(); };
+        for (const auto& m : state.pkcs11_modules.modules())
+            modules += m + '\n';
+    }
+    std::shared_ptr<Signer> key = state.key_agent.host_by_reference(
+        reference, kept, prepare,
+        [&state](const std::string& ref, const KeyOptions& o) { return state.keys.open(ref, o); }, modules);
+    if (key->algorithm() == GNUTLS_PK_RSA && options.rsa_decrypts)
+        throw Error(key->describe() +
+                    ": an isolated RSA key cannot serve TLS 1.2's RSA key exchange, which GnuTLSPriorities "
+                    "allows: the key agent signs, it does not decrypt. Remove RSA key exchange (-RSA) or set "
+                    "GnuTLSKeyIsolation off");
+    return key;
 }
 
 // Whether this process loads the PKCS#11 modules: for certificates on
@@ -104,9 +124,12 @@ bool parent_loads_pkcs11(server_rec* base)
         const ServerConfig* sc = server_config(s);
         if (sc->cert_file && pkcs11::is_pkcs11_url(*sc->cert_file))
             return true;
-        for (const auto* ref : {&sc->key_file, &sc->proxy_key_file})
-            if (*ref && pkcs11::is_pkcs11_url(**ref) && !isolated(*sc, "pkcs11"))
-                return true;
+        const bool srp = sc->srp_passwd_file || sc->srp_conf_file;
+        if (sc->key_file && pkcs11::is_pkcs11_url(*sc->key_file) &&
+            !isolated(*sc, "pkcs11", allows_rsa_key_exchange(base_priorities(*sc, srp))))
+            return true;
+        if (sc->proxy_key_file && pkcs11::is_pkcs11_url(*sc->proxy_key_file) && !isolated(*sc, "pkcs11", false))
+            return true;
     }
     return false;
 }
@@ -345,10 +368,9 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
 {
     auto tls = std::make_unique<VhostTls>();
     tls->srp = build_srp(sc);
-    const std::string base_priorities =
-        sc.priorities.value_or(tls->srp ? default_srp_priorities : default_priorities);
+    std::string priorities = base_priorities(sc, tls->srp != nullptr);
     if (sc.cert_file)
-        tls->credentials = build_x509(s, sc, allows_rsa_key_exchange(base_priorities));
+        tls->credentials = build_x509(s, sc, allows_rsa_key_exchange(priorities));
     else if (!tls->srp)
         throw SetupError{"GnuTLSCertificateFile",
                          "GnuTLSEnable is on but no certificate (or SRP password file) is configured"};
@@ -356,7 +378,6 @@ std::unique_ptr<VhostTls> build(server_rec* s, ServerConfig& sc, const TicketKey
     if (tls->credentials)
         set_up_stapling(s, sc, *tls->credentials);
 
-    std::string priorities = base_priorities;
     if (tls->srp && priorities.find("SRP") == std::string::npos)
         priorities += ":+SRP:+SRP-RSA:+SRP-DSS"; // as the README's SRP + X.509 example expects
     if (tls->credentials && !can_sign_tls13(tls->credentials->signer())) {

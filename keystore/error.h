@@ -13,6 +13,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A PIN or passphrase the device refused: trying again cannot help, and
+// tokens lock after a few wrong PINs, so callers never retry it.
+class SecretRefused : public Error {
+public:
+    using Error::Error;
+};
+
 // "what: gnutls_strerror(code) (GNUTLS_E_NAME)"
 [[noreturn]] void throw_gnutls(const std::string& what, int code);
 std::string gnutls_error_text(int code);

@@ -46,6 +46,9 @@ public:
     void close_before_fork();
     void open_in_child();
 
+    // The module files of this configuration (empty: p11-kit's own list).
+    const std::vector<std::string>& modules() const { return modules_; }
+
     // Held shared while using any PKCS#11 object; reload takes it exclusively.
     std::shared_mutex& lock() { return lock_; }
     // Changes whenever the modules were reloaded in this process.

@@ -25,7 +25,9 @@ namespace {
 
 // Sessions a key may hold per process: enough for worker threads to sign in
 // parallel, few enough for tokens with small session limits.
-constexpr unsigned max_sessions_per_key = 16;
+// Sessions per key in one process: the workers' default; the key agent,
+// which signs for all of them, raises it (set_sessions_per_key).
+std::atomic<unsigned> max_sessions_per_key{16};
 
 int pin_callback(void* userdata, int, const char*, const char*, unsigned flags, char* pin, size_t pin_max)
 {
@@ -186,12 +188,20 @@ private:
         return Bytes(sig.d.data, sig.d.data + sig.d.size);
     }
 
+    static bool pin_problem(int rc)
+    {
+        return rc == GNUTLS_E_PKCS11_PIN_ERROR || rc == GNUTLS_E_PKCS11_PIN_LOCKED || rc == GNUTLS_E_PKCS11_PIN_EXPIRED;
+    }
+
     PrivKey open_key() const
     {
         PrivKey key = new_privkey();
         gnutls_privkey_set_pin_function(key.get(), pin_callback, const_cast<Secret*>(&pin_));
-        if (int rc = gnutls_privkey_import_url(key.get(), url_.c_str(), 0); rc < 0)
+        if (int rc = gnutls_privkey_import_url(key.get(), url_.c_str(), 0); rc < 0) {
+            if (pin_problem(rc))
+                throw SecretRefused(describe() + ": " + explain(rc));
             throw Error(describe() + ": " + explain(rc));
+        }
         return key;
     }
 
@@ -210,9 +220,9 @@ private:
             int rc = gnutls_privkey_import_url(key.get(), url_.c_str(), 0);
             if (rc >= 0)
                 return key;
-            bool pin_problem = rc == GNUTLS_E_PKCS11_PIN_ERROR || rc == GNUTLS_E_PKCS11_PIN_LOCKED ||
-                               rc == GNUTLS_E_PKCS11_PIN_EXPIRED;
-            if (pin_problem || i == attempts || !token_present())
+            if (pin_problem(rc))
+                throw SecretRefused(describe() + ": " + explain(rc));
+            if (i == attempts || !token_present())
                 throw Error(describe() + ": " + explain(rc));
             // Jittered, so that children started together do not collide again.
             std::this_thread::sleep_for(std::chrono::milliseconds(10 * i + std::rand() % 30));
@@ -245,7 +255,7 @@ private:
             pid_ = ::getpid();
             generation_ = providers_.generation();
         }
-        cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_sessions_per_key; });
+        cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_sessions_per_key.load(); });
         if (!idle_.empty()) {
             PrivKey k = std::move(idle_.back());
             idle_.pop_back();
@@ -300,6 +310,8 @@ private:
 } // namespace
 
 bool Pkcs11KeyBackend::claims_uri(std::string_view reference) const { return is_pkcs11_url(reference); }
+
+void set_sessions_per_key(unsigned n) { max_sessions_per_key = n; }
 
 Secret token_pin(std::string_view reference, const KeyOptions& options)
 {

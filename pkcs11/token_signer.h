@@ -15,6 +15,10 @@ class ProviderSet;
 // options.secret_sources when set. Throws mgs::Error naming the source.
 Secret token_pin(std::string_view reference, const KeyOptions& options);
 
+// How many sessions a key may have open at once in this process (16 by
+// default: a worker's threads).
+void set_sessions_per_key(unsigned n);
+
 class Pkcs11KeyBackend final : public KeyBackend {
 public:
     // Keys opened here use (and reload, after a device failure) `providers`.

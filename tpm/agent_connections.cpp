@@ -177,8 +177,8 @@ bool AgentConnections::hand_off(Client& c, const RequestHandler& handle)
         std::thread(serve_on_thread, c.fd.get(), handle, threads_).detach();
         c.fd.release(); // the thread's now
         return true;
-    } catch (const std::system_error&) {
-        threads_->fetch_sub(1); // no thread (EAGAIN): served here instead
+    } catch (...) {
+        threads_->fetch_sub(1); // no thread (EAGAIN, no memory)
         return false;
     }
 }
@@ -235,7 +235,16 @@ bool AgentConnections::run_once(const sigset_t* mask, const RequestHandler& hand
     if (policy_.max_threads > 0) {
         // Newly trusted clients move to threads of their own (when the
         // thread has started, c.fd is empty).
-        std::erase_if(clients_, [&](Client& c) { return c.trusted && hand_off(c, handle); });
+        // One that gets no thread is closed (its worker fails that
+        // handshake at once, and its next one reconnects): the main thread
+        // never signs, so a hung signer cannot stop it accepting or ending.
+        std::erase_if(clients_, [&](Client& c) {
+            if (!c.trusted || hand_off(c, handle))
+                return c.trusted;
+            note(0, "key agent: " + std::to_string(threads_->load()) +
+                        " clients already have a thread each (the most it serves at once); closing another");
+            return true;
+        });
     }
     return true;
 }

@@ -29,6 +29,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <thread>
 
 namespace mgs::tpm {
 
@@ -343,7 +344,8 @@ private:
 
 // What identifies a hosted key between generations: its public facts (a
 // key file replaced under the same name gets a new agent).
-Bytes hosted_fingerprint(const HostedFacts& f)
+Bytes hosted_fingerprint(const HostedFacts& f, std::string_view reference, const KeyOptions& options,
+                         std::string_view depends_on)
 {
     gnutls_hash_hd_t h;
     if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
@@ -360,6 +362,12 @@ Bytes hosted_fingerprint(const HostedFacts& f)
     add({reinterpret_cast<const char*>(f.key.public_der.data()), f.key.public_der.size()});
     for (auto scheme : f.key.schemes)
         add(std::to_string(scheme));
+    add(reference);
+    add({options.pin.reveal(), options.pin.size()});
+    add({options.srk_pin.reveal(), options.srk_pin.size()});
+    add(options.tpm_tcti);
+    add(std::to_string(static_cast<int>(options.rsa_engine)));
+    add(depends_on);
     Bytes out(32);
     gnutls_hash_deinit(h, out.data());
     return out;
@@ -468,20 +476,10 @@ void write_all(int fd, const Bytes& data)
 
 } // namespace
 
-std::shared_ptr<Signer> KeyAgent::host(std::shared_ptr<Signer> key)
-{
-    const auto index = static_cast<std::uint32_t>(hosted_.size()) | hosted_key_bit;
-    HostedFacts facts = facts_of(*key);
-    hosted_fp_.push_back(hosted_fingerprint(facts));
-    hosted_backends_.push_back(facts.backend);
-    hosted_.push_back(std::move(key));
-    recipes_.emplace_back();
-    return std::make_shared<HostedKeySigner>(*this, index, std::move(facts));
-}
-
 std::shared_ptr<Signer> KeyAgent::host_by_reference(
     const std::string& reference, const KeyOptions& options, const std::function<void()>& prepare,
-    const std::function<std::shared_ptr<Signer>(const std::string&, const KeyOptions&)>& open)
+    const std::function<std::shared_ptr<Signer>(const std::string&, const KeyOptions&)>& open,
+    std::string_view depends_on)
 {
     ChildOutput child = run_child(
         "cannot start the key check",
@@ -499,16 +497,24 @@ std::shared_ptr<Signer> KeyAgent::host_by_reference(
             write_all(fd, answer);
             ::_exit(0);
         },
-        1 << 20);
+        1 << 20, std::chrono::seconds(agent_load_deadline_s));
+    if (child.timed_out)
+        throw Error("checking the key took longer than " + std::to_string(agent_load_deadline_s) +
+                    " s (its token or its connection hangs)");
+    if (child.output.empty())
+        throw Error("the key check process " + describe_exit(child.status) + " without an answer");
     HostedFacts facts = decode_facts(child.output);
     const auto index = static_cast<std::uint32_t>(hosted_.size()) | hosted_key_bit;
-    hosted_fp_.push_back(hosted_fingerprint(facts));
+    // Another PIN or module set must not keep an agent that logs in with
+    // the old ones: they are in the fingerprint (the parent's alone;
+    // children wipe it).
+    hosted_fp_.push_back(hosted_fingerprint(facts, reference, options, depends_on));
     hosted_backends_.push_back(facts.backend);
     hosted_.push_back(nullptr); // opened by the agent
     KeyOptions kept = options;
     kept.notice = nullptr;
     kept.secret_sources = nullptr; // the configuration's, gone by then
-    recipes_.push_back({reference, std::move(kept)});
+    recipes_.push_back({reference, std::move(kept), facts.key.public_der});
     return std::make_shared<HostedKeySigner>(*this, index, std::move(facts));
 }
 
@@ -604,6 +610,19 @@ KeyAgent::~KeyAgent()
 {
     if (previous_)
         stop_agent_process(*previous_);
+    wipe_recipes(); // freed heap is in every process forked later
+}
+
+void KeyAgent::wipe_recipes()
+{
+    for (auto& r : recipes_) {
+        gnutls_memset(r.reference.data(), 0, r.reference.size()); // a pin-value, perhaps
+        r.options.pin = Secret{};
+        r.options.srk_pin = Secret{};
+    }
+    recipes_.clear();
+    for (auto& fp : hosted_fp_)
+        gnutls_memset(fp.data(), 0, fp.size());
 }
 
 std::optional<KeyFacts> KeyAgent::known_facts(const KeySpec& spec)
@@ -676,6 +695,168 @@ std::vector<std::string> KeyAgent::tctis() const
     return out;
 }
 
+// Everything the agent's client threads share. Allocated once and never
+// freed: the threads are detached and the agent ends with _exit, so no
+// unwinding (an exception, the end of serve()) may destroy what a thread
+// still uses.
+class KeyAgent::Serving {
+public:
+    Serving(std::vector<std::shared_ptr<Signer>>& hosted, const std::vector<std::string>& backends,
+            const std::function<std::shared_ptr<Signer>(std::size_t)>& open, const AgentLog& log)
+        : hosted_(hosted), backends_(backends), open_(open), log_(log), slots_(hosted.size())
+    {
+    }
+
+    // Opens the hosted keys of one backend kind (`files`: key files, read
+    // with the parent's rights before the agent drops them; else the
+    // rest, tokens, as the agent's user). Bounded by the caller's alarm().
+    void open_all(bool files)
+    {
+        for (std::size_t i = 0; i < hosted_.size(); ++i)
+            if (!hosted_[i] && (backends_[i] == "file") == files) {
+                std::lock_guard one(slots_[i].opening);
+                open_locked(i);
+            }
+    }
+
+    void start_tpm(const std::vector<KeySpec>& keys) { loop_.emplace(keys, log_); }
+
+    // A detached thread ends the agent when a hosted key's signature (or
+    // open) has run past agent_sign_deadline_s: a hung token or network
+    // HSM would otherwise hold its threads for ever, and only a new agent
+    // (the parent starts one) gets a fresh connection to it.
+    void watch_deadlines()
+    {
+        std::thread([this] {
+            for (;;) {
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+                std::lock_guard lock(inflight_mutex_);
+                const auto now = std::chrono::steady_clock::now();
+                for (const auto& [id, started] : inflight_)
+                    if (now - started > std::chrono::seconds(agent_sign_deadline_s)) {
+                        log_(0, "key agent: a signature by an isolated key did not finish in " +
+                                    std::to_string(agent_sign_deadline_s) +
+                                    " s (its token or its connection hangs); the agent ends and a new one starts");
+                        ::_exit(3);
+                    }
+            }
+        }).detach();
+    }
+
+    Bytes handle(std::span<const std::uint8_t> msg)
+    {
+        std::optional<AgentRequest> r = decode_request(msg);
+        if (!r)
+            return error_answer("malformed request");
+        try {
+            if (r->key & hosted_key_bit) {
+                const std::size_t i = r->key & ~hosted_key_bit;
+                if (i >= hosted_.size())
+                    return error_answer("no such key");
+                InFlight timed(*this);
+                return ok_answer(signer(i).sign(r->request));
+            }
+            std::lock_guard turn(tpm_turn_);
+            try {
+                // AgentLoop arms alarm() around each TPM command.
+                Bytes reply = ok_answer(loop_->sign(r->key, r->request));
+                ::alarm(0);
+                return reply;
+            } catch (...) {
+                ::alarm(0);
+                throw;
+            }
+        } catch (const std::exception& e) {
+            return error_answer(e.what());
+        } catch (...) {
+            return error_answer("the key agent failed");
+        }
+    }
+
+    // Flushes the TPM's objects once no TPM command is in flight, and ends.
+    [[noreturn]] void finish(int status)
+    {
+        tpm_turn_.lock();
+        loop_.reset();
+        ::_exit(status);
+    }
+
+private:
+    struct Slot {
+        std::mutex opening;
+        std::chrono::steady_clock::time_point last_try{};
+        std::string failure;
+        bool refused = false; // a PIN the token refused: never tried again
+    };
+
+    class InFlight {
+    public:
+        explicit InFlight(Serving& s) : s_(s)
+        {
+            std::lock_guard lock(s_.inflight_mutex_);
+            id_ = ++s_.next_id_;
+            s_.inflight_.emplace(id_, std::chrono::steady_clock::now());
+        }
+        ~InFlight()
+        {
+            std::lock_guard lock(s_.inflight_mutex_);
+            s_.inflight_.erase(id_);
+        }
+
+    private:
+        Serving& s_;
+        std::uint64_t id_ = 0;
+    };
+
+    // A key that did not open at start (its token was away) is tried again
+    // at its next signature, at most once a second.
+    Signer& signer(std::size_t i)
+    {
+        std::lock_guard one(slots_[i].opening);
+        if (!hosted_[i]) {
+            if (slots_[i].refused || std::chrono::steady_clock::now() - slots_[i].last_try < std::chrono::seconds(1))
+                throw Error("the key agent cannot open the key: " + slots_[i].failure);
+            open_locked(i);
+            if (!hosted_[i])
+                throw Error("the key agent cannot open the key: " + slots_[i].failure);
+        }
+        return *hosted_[i];
+    }
+
+    void open_locked(std::size_t i)
+    {
+        Slot& slot = slots_[i];
+        slot.last_try = std::chrono::steady_clock::now();
+        try {
+            hosted_[i] = open_(i);
+            if (!slot.failure.empty())
+                log_(1, "key agent: " + hosted_[i]->describe() + " opened; it signs again");
+            slot.failure.clear();
+        } catch (const SecretRefused& e) {
+            log_(0, std::string("key agent: cannot open an isolated key: ") + e.what() +
+                        "; not tried again (tokens lock after a few wrong PINs): fix the PIN and restart Apache");
+            slot.failure = e.what();
+            slot.refused = true;
+        } catch (const std::exception& e) {
+            if (slot.failure.empty())
+                log_(0, std::string("key agent: cannot open an isolated key: ") + e.what() +
+                            "; handshakes with it fail until it opens (retried)");
+            slot.failure = e.what();
+        }
+    }
+
+    std::vector<std::shared_ptr<Signer>>& hosted_;
+    const std::vector<std::string>& backends_;
+    std::function<std::shared_ptr<Signer>(std::size_t)> open_;
+    const AgentLog& log_;
+    std::vector<Slot> slots_;
+    std::mutex tpm_turn_; // the TPM serves one command at a time; alarm() is per process
+    std::optional<AgentLoop> loop_;
+    std::mutex inflight_mutex_;
+    std::map<std::uint64_t, std::chrono::steady_clock::time_point> inflight_;
+    std::uint64_t next_id_ = 0;
+};
+
 pid_t KeyAgent::spawn(const AgentSetup& setup)
 {
     if (listen_fd_ < 0) {
@@ -711,6 +892,14 @@ pid_t KeyAgent::spawn(const AgentSetup& setup)
         std::vector<int> keep = setup.keep_fds;
         keep.push_back(listen_fd_);
         close_inherited_fds(keep);
+        auto* serving = new Serving(hosted_, hosted_backends_,
+                                    [this, &setup](std::size_t i) { return open_recipe(i, setup); },
+                                    setup.log); // never freed: see Serving
+        // Key files are read with the parent's rights (often root's alone),
+        // before they are dropped; bounded like loading TPM keys.
+        ::alarm(agent_load_deadline_s);
+        serving->open_all(true);
+        ::alarm(0);
         if (!drop_privileges(setup)) {
             setup.log(0, errno_text("key agent: cannot drop root privileges"));
             ::_exit(1);
@@ -721,7 +910,7 @@ pid_t KeyAgent::spawn(const AgentSetup& setup)
         ::prctl(PR_SET_DUMPABLE, 0);
         if (::getppid() != parent)
             ::_exit(0);
-        serve(setup);
+        serve(setup, serving);
     }
     pid_ = pid;
     active_ = true;
@@ -734,13 +923,27 @@ volatile sig_atomic_t stop_requested = 0;
 void request_stop(int) { stop_requested = 1; }
 } // namespace
 
-void KeyAgent::serve(const AgentSetup& setup)
+std::shared_ptr<Signer> KeyAgent::open_recipe(std::size_t i, const AgentSetup& setup) const
+{
+    if (!setup.open_key)
+        throw Error("the key agent cannot open keys");
+    std::shared_ptr<Signer> key = setup.open_key(recipes_[i].reference, recipes_[i].options);
+    // The key the parent's check found, not another one the reference now
+    // names (a token object replaced, a URL matching several).
+    if (public_key_der(key->public_key().get()) != recipes_[i].public_der)
+        throw Error(key->describe() + " is not the key checked at startup (its public key differs); restart "
+                                      "Apache after changing a key");
+    return key;
+}
+
+void KeyAgent::serve(const AgentSetup& setup, Serving* st)
 {
     // SIGTERM ends the loop so that the loaded keys are flushed: a TPM
     // without a resource manager (swtpm) keeps them otherwise, and has few
     // slots. It is blocked except while waiting in ppoll, so none is lost.
-    // SIGALRM keeps its default action: a TPM command that outlives its
-    // deadline ends the agent, and the parent starts another.
+    // SIGALRM keeps its default action: a TPM command (or opening a key)
+    // that outlives its deadline ends the agent, and the parent starts
+    // another.
     struct sigaction sa{};
     sa.sa_handler = request_stop;
     ::sigaction(SIGTERM, &sa, nullptr);
@@ -752,90 +955,29 @@ void KeyAgent::serve(const AgentSetup& setup)
     try {
         if (setup.before_serving)
             setup.before_serving();
-        // Keys hosted by reference are opened here (the parent only
-        // checked them, in a child); one that does not open now (its token
-        // is away) is tried again at its next signature, at most once a
-        // second.
-        std::vector<std::mutex> opening(hosted_.size());
-        std::vector<std::chrono::steady_clock::time_point> last_try(hosted_.size());
-        std::vector<std::string> open_failure(hosted_.size());
-        auto open_hosted = [&](std::size_t i) {
-            last_try[i] = std::chrono::steady_clock::now();
-            try {
-                hosted_[i] = setup.open_key(recipes_[i].reference, recipes_[i].options);
-                if (!open_failure[i].empty())
-                    setup.log(1, "key agent: " + hosted_[i]->describe() + " opened; it signs again");
-                open_failure[i].clear();
-            } catch (const std::exception& e) {
-                if (open_failure[i].empty())
-                    setup.log(0, std::string("key agent: cannot open an isolated key: ") + e.what() +
-                                     "; handshakes with it fail until it opens (retried)");
-                open_failure[i] = e.what();
-            }
-        };
-        for (std::size_t i = 0; i < hosted_.size(); ++i)
-            if (!hosted_[i] && setup.open_key)
-                open_hosted(i);
-        auto hosted_signer = [&](std::size_t i) -> Signer& {
-            std::lock_guard one(opening[i]);
-            if (!hosted_[i]) {
-                if (!setup.open_key || std::chrono::steady_clock::now() - last_try[i] < std::chrono::seconds(1))
-                    throw Error("the key agent cannot open the key: " + open_failure[i]);
-                open_hosted(i);
-                if (!hosted_[i])
-                    throw Error("the key agent cannot open the key: " + open_failure[i]);
-            }
-            return *hosted_[i];
-        };
-        // Each client connection has a thread of its own (AgentPolicy::
-        // max_threads): hosted keys sign in parallel, as they did in the
-        // workers. The TPM serves one command at a time (one connection;
-        // alarm() is per process): its commands take turns.
-        std::mutex tpm_turn;
-        std::optional<AgentLoop> loop;
-        loop.emplace(keys_, setup.log);
+        ::alarm(agent_load_deadline_s);
+        st->open_all(false); // token keys, as the agent's user (as the workers did)
+        st->start_tpm(keys_);
         ::alarm(0);
+        st->watch_deadlines();
         AgentPolicy policy;
         policy.token = {token_, sizeof token_};
         policy.allowed_uids = setup.allowed_uids;
+        // Each client connection has a thread of its own: hosted keys sign
+        // in parallel, as they did in the workers, and the main thread
+        // never signs (a hung token cannot stop it accepting or ending).
         policy.max_threads = agent_max_threads;
-        AgentConnections connections(listen_fd_, policy, setup.log);
-        auto handle = [&](std::span<const std::uint8_t> msg) -> Bytes {
-            std::optional<AgentRequest> r = decode_request(msg);
-            if (!r)
-                return error_answer("malformed request");
-            try {
-                if (r->key & hosted_key_bit) {
-                    const std::size_t i = r->key & ~hosted_key_bit;
-                    if (i >= hosted_.size())
-                        return error_answer("no such key");
-                    return ok_answer(hosted_signer(i).sign(r->request));
-                }
-                std::lock_guard turn(tpm_turn);
-                try {
-                    // AgentLoop arms alarm() around each TPM command.
-                    Bytes reply = ok_answer(loop->sign(r->key, r->request));
-                    ::alarm(0);
-                    return reply;
-                } catch (...) {
-                    ::alarm(0);
-                    throw;
-                }
-            } catch (const std::exception& e) {
-                return error_answer(e.what());
-            }
-        };
+        auto* connections = new AgentConnections(listen_fd_, policy, setup.log); // never freed: see Serving
+        RequestHandler handle = [st](std::span<const std::uint8_t> msg) { return st->handle(msg); };
         while (!stop_requested)
-            connections.run_once(&waiting, handle);
-        // Flush the TPM's objects once no command is in flight; the client
-        // threads end with the process.
-        std::lock_guard turn(tpm_turn);
-        loop.reset();
-        ::_exit(0);
+            connections->run_once(&waiting, handle);
+        st->finish(0);
     } catch (const std::exception& e) {
         setup.log(0, std::string("key agent stopped: ") + e.what());
+    } catch (...) {
+        setup.log(0, "key agent stopped");
     }
-    ::_exit(1);
+    st->finish(1);
 }
 
 void stop_agent_process(RunningAgent& agent)
@@ -887,12 +1029,8 @@ void KeyAgent::close_listener_in_child()
     // and Secret zero what they held), and this process never signs with
     // them.
     hosted_.clear();
-    for (auto& r : recipes_) {
-        gnutls_memset(r.reference.data(), 0, r.reference.size()); // a pin-value, perhaps
-        r.options.pin = Secret{};
-        r.options.srk_pin = Secret{};
-    }
-    recipes_.clear();
+    wipe_recipes();
+    hosted_fp_.clear();
     // The fingerprints hash the authorizations: not for children either.
     for (auto& [fp, facts] : facts_)
         gnutls_memset(fp.data(), 0, fp.size());
@@ -917,10 +1055,12 @@ int KeyAgent::connect_client()
     ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     socklen_t len;
     sockaddr_un a = abstract_address(address_, len);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len) < 0 && errno != EINTR)
+    int rc;
+    while ((rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len)) < 0 && errno == EINTR) {
+        // An interrupted AF_UNIX connect leaves the socket unconnected: again.
+    }
+    if (rc < 0)
         throw Error(errno_text("cannot reach the key agent"));
-    // (An interrupted connect completes in the background; the send waits
-    // for it.)
     if (send_message(fd.get(), token_, sizeof token_) != static_cast<ssize_t>(sizeof token_))
         throw Error(errno_text("cannot reach the key agent"));
     return fd.release();
@@ -928,13 +1068,8 @@ int KeyAgent::connect_client()
 
 Bytes KeyAgent::sign(std::size_t index, const SignRequest& req)
 {
-    if (!active() && (index & hosted_key_bit)) {
-        // No agent (yet): the parent, or a tool, signs with the key itself.
-        const std::size_t i = index & ~hosted_key_bit;
-        if (i >= hosted_.size() || !hosted_[i])
-            throw Error("key agent: no such key");
-        return hosted_[i]->sign(req);
-    }
+    if (!active() && (index & hosted_key_bit))
+        throw Error("the key is held by the key agent, which does not run (yet)");
     Bytes msg = encode_request(static_cast<std::uint32_t>(index), req);
 
     // A pooled connection may have died with a previous agent: one retry on

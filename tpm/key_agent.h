@@ -111,23 +111,22 @@ public:
     // Parent: a validated key the agent will hold, with what its check
     // found; returns its index.
     std::size_t add_key(const KeySpec& spec, const KeyFacts& facts);
-    // Parent: a key of another backend (a file, a PKCS#11 token), loaded
-    // and checked, that the agent holds for GnuTLSKeyIsolation. Returns the
-    // signer for the workers: it has the key's public facts only and signs
-    // through the agent once it runs (through `key`, here, until then).
-    // The agent process inherits `key` when it is forked; the parent keeps
-    // it to start another agent if one dies; children destroy their copy
-    // (close_listener_in_child), so no worker holds the key or its PIN.
-    std::shared_ptr<Signer> host(std::shared_ptr<Signer> key);
-    // Parent: a key the agent opens itself (a PKCS#11 token key): the
-    // parent never loads a module or logs in, so no worker inherits any of
-    // it. `open` runs now in a short-lived child, after `prepare`, to check
-    // the key (its errors are thrown here, as mgs::Error); the agent opens
-    // it again with AgentSetup::open_key. The parent keeps `reference` and
-    // `options` (a PIN) to start another agent; children wipe them.
+    // Parent: a key of another backend (a key file, a PKCS#11 token key)
+    // that the agent holds for GnuTLSKeyIsolation. The parent never loads
+    // it (no key, module or login in its memory, so none in any process
+    // it forks): `open` runs now in a short-lived child, after `prepare`,
+    // to check it (its errors are thrown here, as mgs::Error); the agent
+    // opens it again with AgentSetup::open_key (key files before it drops
+    // root) and refuses a key whose public half differs. Returns the
+    // signer for the workers: the key's public facts and an index. The
+    // parent keeps `reference` and `options` (a PIN, a passphrase) to start
+    // another agent; children wipe them.
+    // `depends_on`: what else the key opens with (the PKCS#11 module list):
+    // a restart that changes it, or the PIN, gets a new agent.
     std::shared_ptr<Signer> host_by_reference(
         const std::string& reference, const KeyOptions& options, const std::function<void()>& prepare,
-        const std::function<std::shared_ptr<Signer>(const std::string&, const KeyOptions&)>& open);
+        const std::function<std::shared_ptr<Signer>(const std::string&, const KeyOptions&)>& open,
+        std::string_view depends_on = {});
     bool has_keys() const { return !keys_.empty() || !hosted_.empty(); }
     // Whether a hosted key is of this backend ("file", "pkcs11").
     bool hosts_backend(std::string_view backend) const;
@@ -175,13 +174,16 @@ public:
     Bytes sign(std::size_t index, const SignRequest& request);
 
 private:
-    [[noreturn]] void serve(const AgentSetup& setup);
+    class Serving; // what the agent's threads share (key_agent.cpp)
+    [[noreturn]] void serve(const AgentSetup& setup, Serving* serving);
+    std::shared_ptr<Signer> open_recipe(std::size_t i, const AgentSetup& setup) const;
+    void wipe_recipes();
     int connect_client();
 
     std::vector<KeySpec> keys_;
     std::vector<std::pair<Bytes, KeyFacts>> facts_; // parallel to keys_
-    // Hosted keys: request index hosted_key_bit | i. The signers are
-    // emptied in children; their fingerprints (public facts only) stay.
+    // Hosted keys: request index hosted_key_bit | i. The signers exist in
+    // the agent only.
     std::vector<std::shared_ptr<Signer>> hosted_;
     std::vector<std::string> hosted_backends_;
     std::vector<Bytes> hosted_fp_;
@@ -189,6 +191,7 @@ private:
     struct Recipe {
         std::string reference;
         KeyOptions options;
+        Bytes public_der; // what the parent's check found
     };
     std::vector<Recipe> recipes_; // parallel to hosted_
     std::unique_ptr<RunningAgent> previous_;

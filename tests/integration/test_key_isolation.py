@@ -195,16 +195,30 @@ def test_token_pin_and_module_are_in_no_worker(pki, token, mpm, pin_line):
             h.remove()
 
 
+def isolated_server(pki, token, name, mpm, kind):
+    """An Httpd (not started) whose one vhost has an isolated key: a key
+    file, or the token's key (isolated by default); and its port."""
+    port = free_ports(1)[0]
+    if kind == "file":
+        chain, key = pki.identity(name, "p256")
+        h = Httpd(mpm=mpm)
+        body = vhost(port, chain, key, extra="  GnuTLSKeyIsolation on")
+    else:
+        hsm, url, chain, pin_file = token
+        h = Httpd(mpm=mpm, env=hsm.env)
+        body = f"GnuTLSPKCS11Module {SOFTHSM}\n" + vhost(port, chain, url, extra=f"  GnuTLSPINSource file:{pin_file}")
+    h.docroot("htdocs", body="isolated\n")
+    h.write_config(body, [port])
+    return h, port
+
+
+@pytest.mark.parametrize("kind", ["file", "token"])
 @pytest.mark.parametrize("mpm", ["event", "prefork"])
-def test_graceful_restarts_under_load_keep_the_agent(pki, mpm):
+def test_graceful_restarts_under_load_keep_the_agent(pki, token, mpm, kind):
     """Handshakes in flight through graceful restarts: none fails, and the
     agent (whose keys did not change) is kept, in event and prefork."""
-    chain, key = pki.identity(f"isolated-graceful-{mpm}", "p256")
-    h = Httpd(mpm=mpm)
-    h.docroot("htdocs", body="isolated\n")
+    h, port = isolated_server(pki, token, f"isolated-graceful-{mpm}-{kind}", mpm, kind)
     try:
-        port = free_ports(1)[0]
-        h.write_config(vhost(port, chain, key, extra="  GnuTLSKeyIsolation on"), [port])
         h.start()
         (first,) = agent_pids(h.log())
         with Load(port, pki.ca_cert) as load:
@@ -251,17 +265,14 @@ def test_restart_with_a_new_key_replaces_the_agent(pki):
         h.remove()
 
 
+@pytest.mark.parametrize("kind", ["file", "token"])
 @pytest.mark.parametrize("mpm", ["event", "prefork"])
-def test_agent_death_under_load(pki, mpm):
+def test_agent_death_under_load(pki, token, mpm, kind):
     """The agent killed under load: the parent starts another within about
-    a second, requests queued meanwhile are answered by it, and handshakes
-    go on."""
-    chain, key = pki.identity(f"isolated-death-{mpm}", "p256")
-    h = Httpd(mpm=mpm)
-    h.docroot("htdocs", body="isolated\n")
+    a second (for a token key it logs in again), requests queued meanwhile
+    are answered by it, and handshakes go on."""
+    h, port = isolated_server(pki, token, f"isolated-death-{mpm}-{kind}", mpm, kind)
     try:
-        port = free_ports(1)[0]
-        h.write_config(vhost(port, chain, key, extra="  GnuTLSKeyIsolation on"), [port])
         h.start()
         (first,) = agent_pids(h.log())
         with Load(port, pki.ca_cert) as load:

@@ -371,3 +371,36 @@ def test_through_the_tpm2_abrmd_resource_manager(pki, mpm):
         h.remove()
         abrmd.stop()
         tpm.remove()
+
+
+@pytest.mark.parametrize("mpm", ["event", "prefork"])
+def test_tpm_key_and_isolated_key_file_share_the_agent(pki, tpm, mpm):
+    """One agent holds a TPM key and an isolated key file: both vhosts
+    serve, under concurrent handshakes (the TPM's commands take turns, the
+    file key's do not wait for them), and graceful restarts keep it."""
+    import concurrent.futures
+    key, pub = tpm.keys["ec256"]
+    tpm_chain = pki.certify(f"tpm-mixed-{mpm}", pubkey=pub)
+    file_chain, file_key = pki.identity(f"file-mixed-{mpm}", "p256")
+    h = Httpd(mpm=mpm)
+    try:
+        ports = free_ports(2)
+        h.docroot("htdocs", body="key sealed in a TPM\n")
+        h.write_config(f"GnuTLSTPMTCTI {tpm.tcti}\n" + vhost(ports[0], tpm_chain, key) + "\n" +
+                       vhost(ports[1], file_chain, file_key, extra="  GnuTLSKeyIsolation on"), ports)
+        h.start()
+        assert "1 TPM keys, 1 isolated keys" in h.log(), h.log()
+        (agent,) = agent_pids(h.log())
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(lambda i: curl(ports[i % 2], pki.ca_cert), range(36)))
+        assert all(rc == 0 and out.endswith("\n200") for rc, out, _ in results), (results, h.log())
+        h.graceful()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "kept: its keys did not change" not in h.log():
+            time.sleep(0.1)
+        assert f"key agent (pid {agent}) kept: its keys did not change" in h.log(), h.log()
+        for port in ports:
+            rc, out, err = curl(port, pki.ca_cert)
+            assert rc == 0 and out.endswith("\n200"), (out, err, h.log())
+    finally:
+        h.remove()

@@ -52,9 +52,17 @@ public:
             sigemptyset(&mask);
             while (!stop_) {
                 c.run_once(&mask, [this](std::span<const std::uint8_t> req) {
-                    ++handled_;
-                    if (slow_first_ && handled_ == 1)
+                    const int n = ++handled_;
+                    if (slow_first_ && n == 1)
                         std::this_thread::sleep_for(400ms);
+                    if (first_waits_for_second_ && n == 1) {
+                        // Released by a second request: only if another
+                        // thread handles it meanwhile (1 s cap otherwise).
+                        auto until = std::chrono::steady_clock::now() + 1s;
+                        while (handled_ < 2 && std::chrono::steady_clock::now() < until)
+                            std::this_thread::sleep_for(1ms);
+                        overlapped_ = handled_ >= 2;
+                    }
                     return Bytes(req.begin(), req.end()); // echo
                 });
                 pending_ = c.pending();
@@ -89,6 +97,8 @@ public:
     std::atomic<int> handled_{0};
     std::atomic<std::size_t> pending_{0};
     std::atomic<bool> slow_first_{false};
+    std::atomic<bool> first_waits_for_second_{false};
+    std::atomic<bool> overlapped_{false};
 
 private:
     static inline int counter_ = 0;
@@ -191,6 +201,41 @@ TEST(AgentConnections, DropsARequestWhoseClientGaveUp)
     first.join();
     std::this_thread::sleep_for(100ms);
     EXPECT_EQ(agent.handled_, 1);
+}
+
+TEST(AgentConnections, TrustedClientsOnThreadsOfTheirOwnOverlap)
+{
+    // A slow signer (a network HSM) must not hold the other workers'
+    // requests: with max_threads, the first request is still being handled
+    // when the second one is.
+    tpm::AgentPolicy policy;
+    policy.max_threads = 4;
+    Agent agent(policy);
+    agent.first_waits_for_second_ = true;
+    UniqueFd first = agent.authenticated();
+    UniqueFd second = agent.authenticated();
+    std::thread waiting([&] { EXPECT_EQ(ask(first.get(), "first"), "first"); });
+    while (agent.handled_ < 1)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(ask(second.get(), "second"), "second");
+    waiting.join();
+    EXPECT_TRUE(agent.overlapped_);
+}
+
+TEST(AgentConnections, WithoutThreadsRequestsTakeTurns)
+{
+    // The same without max_threads: the second request waits for the
+    // first (which gives up waiting after its cap), so the test above can fail.
+    Agent agent({});
+    agent.first_waits_for_second_ = true;
+    UniqueFd first = agent.authenticated();
+    UniqueFd second = agent.authenticated();
+    std::thread waiting([&] { EXPECT_EQ(ask(first.get(), "first"), "first"); });
+    while (agent.handled_ < 1)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(ask(second.get(), "second"), "second");
+    waiting.join();
+    EXPECT_FALSE(agent.overlapped_);
 }
 
 // CPU seconds a process has used (utime + stime from /proc).
