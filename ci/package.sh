@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Debian package (debian/, debhelper) into build-deb/, then, as
-# root, installs it on this machine and proves it: `a2enmod gnutls`,
+# root, installs it on this machine and proves it: the install enables the
+# module (dh_apache2), `a2enmod gnutls`,
 # `apache2ctl configtest` on Debian's own configuration, HTTPS served by the
 # packaged module (a throwaway key, loopback, a free port, stopped by pid),
-# the packaged key doctor checks that key; then removes the package and
+# the packaged key doctor checks that key; then removes the package (which
+# disables the module) and
 # checks that nothing of it is left.
 #
 #   bash ci/package.sh          # build and test (root)
@@ -62,7 +64,9 @@ restore() {
 }
 cleanup() {
   stop_site
-  a2dismod -q gnutls >/dev/null 2>&1 || true
+  # -m: as a maintainer script would, so that Debian's helper does not
+  # record an administrator's choice to keep the module off.
+  a2dismod -q -m gnutls >/dev/null 2>&1 || true
   dpkg --purge "$pkg" >/dev/null 2>&1 || true
   restore
   rm -rf "$work"
@@ -73,9 +77,15 @@ for f in /usr/lib/apache2/modules/mod_gnutls.so /etc/apache2/mods-available/gnut
   if [ -e "$f" ] && ! dpkg -S "$f" >/dev/null 2>&1; then cp -a --parents "$f" "$backup/" && rm -f "$f"; fi
 done
 
+# No gnutls module is installed (checked above): a record that an
+# administrator disabled one is stale (an earlier interrupted run's), and
+# would keep the maintainer scripts from enabling the module.
+rm -f /var/lib/apache2/module/disabled_by_admin/gnutls
 dpkg -i "$deb" > "$out/install.log" 2>&1 || { cat "$out/install.log"; exit 1; }
+# The maintainer scripts (dh_apache2) enable the module, as Debian's
+# module packages do; a2enmod then finds it enabled.
+[ -L /etc/apache2/mods-enabled/gnutls.load ] || { echo "installing the package did not enable the module"; exit 1; }
 a2enmod -q gnutls
-[ -L /etc/apache2/mods-enabled/gnutls.load ] || { echo "a2enmod gnutls did not enable the module"; exit 1; }
 apache2ctl configtest > "$out/configtest.log" 2>&1 || { cat "$out/configtest.log"; exit 1; }
 echo "a2enmod gnutls; apache2ctl configtest: $(tail -1 "$out/configtest.log")"
 
@@ -123,8 +133,11 @@ man -w gnutls-keystore > /dev/null 2>&1 || [ -f /usr/share/man/man1/gnutls-keyst
   { echo "the key doctor's manual page is not installed"; exit 1; }
 echo "packaged gnutls-keystore check: ok"
 
-a2dismod -q gnutls
-dpkg --purge "$pkg" > "$out/remove.log" 2>&1 || { cat "$out/remove.log"; exit 1; }
+# Removing the package disables the module (its prerm): no enabled
+# module is left pointing at a removed file.
+dpkg --remove "$pkg" > "$out/remove.log" 2>&1 || { cat "$out/remove.log"; exit 1; }
+[ ! -e /etc/apache2/mods-enabled/gnutls.load ] || { echo "removing the package left the module enabled"; exit 1; }
+dpkg --purge "$pkg" >> "$out/remove.log" 2>&1 || { cat "$out/remove.log"; exit 1; }
 for f in /usr/lib/apache2/modules/mod_gnutls.so /usr/bin/gnutls-keystore /etc/apache2/mods-available/gnutls.load \
          /etc/apache2/mods-available/gnutls.conf /etc/apache2/mods-enabled/gnutls.load; do
   [ ! -e "$f" ] || { echo "left behind after removal: $f"; exit 1; }

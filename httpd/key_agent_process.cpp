@@ -126,6 +126,8 @@ void agent_maintenance(int reason, void* data, int status)
     try {
         spawn(state);
     } catch (const std::exception& e) {
+        // key_agent_monitor tries again.
+        state.key_agent_next_try = apr_time_now() + apr_time_from_sec(1);
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, "mod_gnutls: " MGSLOGNO(01603) "%s", e.what());
     }
 }
@@ -174,6 +176,7 @@ Retained& retained()
 apr_status_t park_or_stop_agent(void* data)
 {
     auto& state = *static_cast<ModuleState*>(data);
+    state.key_agent_wanted = false;
     // An ungraceful restart has killed the old children already: nothing
     // is in flight, and a new agent (with a new token) costs nothing.
     const ap_unixd_mpm_retained_data* mpm = ap_unixd_mpm_get_retained_data();
@@ -229,6 +232,7 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
         return OK;
     }
     apr_pool_cleanup_register(pconf, &state, park_or_stop_agent, apr_pool_cleanup_null);
+    state.key_agent_wanted = true;
     try {
         if (state.key_agent.adopt_previous(agent_setup(state))) {
             // The same TPM keys: the agent serves the old generation's
@@ -250,5 +254,22 @@ int start_key_agent(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec*)
 }
 
 void key_agent_child_init(apr_pool_t*, server_rec* s) { module_state(s).key_agent.close_listener_in_child(); }
+
+int key_agent_monitor(apr_pool_t*, server_rec* s)
+{
+    // A new agent that could not be started (fork failed, no memory) is
+    // tried again, every few seconds, until one runs: the keys it holds
+    // sign nowhere else.
+    ModuleState& state = module_state(s);
+    if (!state.key_agent_wanted || state.key_agent.pid() > 0 || apr_time_now() < state.key_agent_next_try)
+        return DECLINED;
+    try {
+        spawn(state);
+    } catch (const std::exception& e) {
+        state.key_agent_next_try = apr_time_now() + apr_time_from_sec(5);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, "mod_gnutls: " MGSLOGNO(01603) "%s", e.what());
+    }
+    return DECLINED;
+}
 
 } // namespace mgs::httpd

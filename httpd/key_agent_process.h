@@ -14,6 +14,9 @@ namespace mgs::httpd {
 
 int start_key_agent(apr_pool_t* pconf, apr_pool_t* plog, apr_pool_t* ptemp, server_rec* s);
 void key_agent_child_init(apr_pool_t* pchild, server_rec* s);
+// The MPM's parent maintenance (ap_hook_monitor): starts an agent that
+// could not be started when it died.
+int key_agent_monitor(apr_pool_t* p, server_rec* s);
 // The agent the previous configuration generation left running at a
 // restart, for the new generation's KeyAgent (null at startup).
 std::unique_ptr<tpm::RunningAgent> take_parked_agent();

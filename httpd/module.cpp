@@ -14,6 +14,8 @@
 #include "httpd/module_state.h"
 #include "pkcs11/url.h"
 
+#include <mpm_common.h>
+
 #include <gnutls/gnutls.h>
 
 namespace mgs::httpd {
@@ -74,6 +76,7 @@ void register_hooks(apr_pool_t*)
     ap_hook_child_init(open_key_modules, nullptr, nullptr, APR_HOOK_FIRST);
     ap_hook_post_config(start_key_agent, nullptr, nullptr, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(key_agent_child_init, nullptr, nullptr, APR_HOOK_FIRST);
+    ap_hook_monitor(key_agent_monitor, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_pre_connection(pre_connection, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_ssl_bind_outgoing(bind_outgoing, nullptr, nullptr, APR_HOOK_MIDDLE);
     // After mod_reqtimeout's process_connection hook (also FIRST), which

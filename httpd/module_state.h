@@ -53,6 +53,8 @@ struct ModuleState {
     // merged ones' (close_key_modules), or every worker would inherit them.
     std::vector<ServerConfig*> configs;
     apr_proc_t key_agent_process{};           // the agent's process, for the MPM's other-child checks
+    bool key_agent_wanted = false;            // this generation serves with an agent (key_agent_monitor)
+    apr_time_t key_agent_next_try = 0;        // when a failed start is tried again
 };
 
 // The state of the configuration that `pconf` holds, made on first use

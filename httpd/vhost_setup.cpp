@@ -1,6 +1,7 @@
 #include "httpd/vhost_setup.h"
 
 #include "httpd/errors.h"
+#include "httpd/key_report.h"
 #include "httpd/module_state.h"
 #include "httpd/ocsp_stapling.h"
 #include "httpd/server_config.h"
@@ -468,6 +469,9 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* base)
             ok = false;
         }
     }
+    // apachectl -t -D GNUTLS_KEY_REPORT (gnutls-keystore check-config).
+    if (ok && ap_exists_config_define(key_report_define))
+        ok = report_keys(base);
     return ok ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 

@@ -76,7 +76,7 @@ std::optional<Bytes> private_key_pem_to_der(std::span<const std::uint8_t> pem)
             return std::nullopt; // header lines: GnuTLS's to read
         Bytes der;
         if (!decode_base64(base64, der)) {
-            gnutls_memset(der.data(), 0, der.capacity());
+            gnutls_memset(der.data(), 0, der.size()); // all it holds (reserved once, never moved)
             return std::nullopt;
         }
         return der;

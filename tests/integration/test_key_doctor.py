@@ -186,6 +186,52 @@ def test_tpm_key():
         tpm.remove()
 
 
+@pytest.mark.parametrize("key_type,pk,auth", [("ecdsa-p256", "EC", None), ("rsa2048", "RSA", "tpm-new-auth-5")])
+def test_new_tpm_key_and_its_request(pki, tmp_path, key_type, pk, auth):
+    """new with --tcti makes the key inside the TPM under the standard SRK
+    and writes its TSS2 file: tpm2-openssl reads the same public key from
+    it, the request is signed by the TPM, and the certificate a CA issues
+    from it checks with the new key file. An existing file is never
+    replaced; without --tcti nothing is made."""
+    tpm = Swtpm()
+    try:
+        key = tmp_path / f"new-{key_type}.tss2.pem"
+        csr = tmp_path / f"new-{key_type}.csr"
+        pin = ["--pin", auth] if auth else []
+        rc, out, err = doctor("new", key, "--tcti", tpm.tcti, "--type", key_type, *pin,
+                              "--subject", "CN=tpm.example.test", "--dns", "tpm.example.test", "--csr", csr)
+        assert rc == 0, out + err
+        assert f"key: {key}" in out and "only this TPM can use it" in out, out
+        assert key.read_text().startswith("-----BEGIN TSS2 PRIVATE KEY-----"), key.read_text()
+        assert (key.stat().st_mode & 0o777) == 0o600
+        if auth:
+            assert auth not in out + err
+        info = subprocess.run(["certtool", "--crq-info", "--infile", str(csr)], capture_output=True, text=True)
+        assert info.returncode == 0 and "Self signature: verified" in info.stdout, info.stdout + info.stderr
+        assert "tpm.example.test" in info.stdout, info.stdout
+        # tpm2-openssl loads the file: the same public key as the request's.
+        env = {**os.environ, "TPM2OPENSSL_TCTI": tpm.tcti}
+        passin = ["-passin", f"pass:{auth}"] if auth else []
+        theirs = subprocess.run(["openssl", "pkey", "-provider", "tpm2", "-provider", "default", "-in", str(key),
+                                 *passin, "-pubout"], capture_output=True, text=True, env=env)
+        assert theirs.returncode == 0, theirs.stderr
+        ours = subprocess.run(["openssl", "req", "-in", str(csr), "-pubkey", "-noout"], capture_output=True, text=True)
+        assert ours.returncode == 0 and ours.stdout == theirs.stdout, (ours.stdout, theirs.stdout)
+        pub = tmp_path / "pub.pem"
+        pub.write_text(ours.stdout)
+        chain = pki.certify(f"doctor-tpm-new-{key_type}", pubkey=pub, cn="tpm.example.test")
+        rc, out, err = doctor("check", key, "--tcti", tpm.tcti, *pin, "--cert", chain)
+        assert rc == 0 and "the key matches the certificate" in out and f"{pk}" in out, out + err
+        # Never over an existing file; a TPM key needs --tcti.
+        before = key.read_text()
+        rc, out, err = doctor("new", key, "--tcti", tpm.tcti, "--subject", "CN=x")
+        assert rc == 1 and "never replaces a key file" in err and key.read_text() == before, out + err
+        rc, out, err = doctor("new", tmp_path / "other.pem", "--subject", "CN=x")
+        assert rc == 2 and "--tcti" in err and not (tmp_path / "other.pem").exists(), out + err
+    finally:
+        tpm.remove()
+
+
 def test_a_pin_on_the_command_line_leaves_argv(pki):
     """--pin is wiped from /proc/PID/cmdline once read (other users can read
     it there); a value given where an option was expected is not echoed."""
@@ -212,3 +258,81 @@ def test_bad_command_lines():
         assert rc == 2 and "usage: gnutls-keystore" in err, (args, err)
     rc, out, err = doctor("check", "/nonexistent/key.pem")
     assert rc == 1 and "/nonexistent/key.pem" in err, err
+
+
+def check_config(h):
+    """gnutls-keystore check-config on a test Apache's configuration."""
+    from harness.httpd import APACHE
+    return doctor("check-config", "--httpd", APACHE, "--", "-d", h.root, "-f", h.conf, env=h.env)
+
+
+def test_check_config_reports_every_tls_virtual_host(pki):
+    """The module itself loads every key of a whole configuration (Apache's
+    configtest with -D GNUTLS_KEY_REPORT) and says what it loaded."""
+    from harness.httpd import Httpd, vhost
+    from harness.ports import free_ports
+    ec_chain, ec_key = pki.identity("doctor-config-ec", "p256", cn="ec.test")
+    rsa_chain, rsa_key = pki.identity("doctor-config-rsa", "rsa2048", cn="rsa.test")
+    h = Httpd()
+    try:
+        ports = free_ports(2)
+        h.write_config(vhost(ports[0], ec_chain, ec_key, name="ec.test") + "\n" +
+                       vhost(ports[1], rsa_chain, rsa_key, name="rsa.test"), ports)
+        rc, out, err = check_config(h)
+        text = out + err
+        assert rc == 0, text
+        lines = {name: [line for line in text.splitlines() if "MGS01007" in line and f"virtual host {name}" in line]
+                 for name in ("ec.test", "rsa.test")}
+        assert all(len(found) == 1 for found in lines.values()), text
+        ec, rsa = lines["ec.test"][0], lines["rsa.test"][0]
+        assert f"key {ec_key} (file, EC/ECDSA 256 bits, signed by gnutls; schemes ECDSA-SECP256R1-SHA256" in ec, text
+        assert "certificate CN=ec.test" in ec and f"chain of 2 from {ec_chain}" in ec, text
+        assert f"key {rsa_key} (file, RSA 2048 bits, signed by libcrypto;" in rsa, text
+        assert "RSA-PSS-RSAE-SHA256" in rsa, text
+        assert "MGS01008" not in text, text
+    finally:
+        h.remove()
+
+
+def test_check_config_fails_with_the_modules_message(pki):
+    from harness.httpd import Httpd, vhost
+    from harness.ports import free_ports
+    _, key = pki.identity("doctor-config-mismatch-a", "p256")
+    other_chain, _ = pki.identity("doctor-config-mismatch-b", "p256")
+    h = Httpd()
+    try:
+        port = free_ports(1)[0]
+        h.write_config(vhost(port, other_chain, key), [port])
+        rc, out, err = check_config(h)
+        assert rc == 1, out + err
+        assert "MGS01003" in out + err and f"the private key {key} does not match the certificate" in out + err
+    finally:
+        h.remove()
+
+
+def test_check_config_fails_for_an_expired_certificate(pki, tmp_path):
+    """Apache itself starts with an expired certificate (as mod_gnutls
+    does); the report says so and check-config exits 1."""
+    import subprocess as sp
+    from harness.httpd import Httpd, vhost
+    from harness.ports import free_ports
+    key = pki.key("doctor-config-expired", "p256")
+    tmpl = tmp_path / "expired.tmpl"
+    tmpl.write_text('cn = localhost\ndns_name = localhost\nactivation_date = "2020-01-01 00:00:00"\n'
+                    'expiration_date = "2021-01-01 00:00:00"\nsigning_key\ntls_www_server\n')
+    cert = tmp_path / "expired.pem"
+    sp.run(["certtool", "--generate-certificate", "--load-privkey", key, "--load-ca-privkey", pki.ca_key,
+            "--load-ca-certificate", pki.ca_cert, "--template", tmpl, "--outfile", cert],
+           check=True, capture_output=True)
+    chain = tmp_path / "expired-chain.pem"
+    chain.write_text(cert.read_text() + pki.ca_cert.read_text())
+    h = Httpd()
+    try:
+        port = free_ports(1)[0]
+        h.write_config(vhost(port, chain, key), [port])
+        assert h.configtest()[0] == 0
+        rc, out, err = check_config(h)
+        assert rc == 1, out + err
+        assert "MGS01008" in out + err and "certificate 1 expired on 2021-01-01" in out + err, out + err
+    finally:
+        h.remove()

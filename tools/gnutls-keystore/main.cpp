@@ -3,6 +3,7 @@
 // Apache, and measures its signing rate. Built from the module's own
 // keystore, PKCS#11 and TPM libraries (docs/key-doctor.md).
 #include "tools/gnutls-keystore/check.h"
+#include "tools/gnutls-keystore/check_config.h"
 #include "tools/gnutls-keystore/list.h"
 #include "tools/gnutls-keystore/new_key.h"
 #include "tools/gnutls-keystore/options.h"
@@ -26,6 +27,8 @@ int main(int argc, char** argv)
             return run_check(options);
         if (options.command == "new")
             return run_new(options);
+        if (options.command == "check-config")
+            return run_check_config(options);
         return options.command == "speed" ? run_speed(options) : run_list(options);
     } catch (const UsageError& e) {
         std::fprintf(stderr, "gnutls-keystore: %s\n\n%s", e.what(), usage);

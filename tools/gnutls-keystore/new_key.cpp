@@ -2,7 +2,10 @@
 
 #include "keystore/error.h"
 #include "keystore/gnutls_handles.h"
+#include "keystore/unique_fd.h"
 #include "pkcs11/url.h"
+#include "src/key_binding.h"
+#include "tpm/key_creation.h"
 #include "tools/gnutls-keystore/key_opening.h"
 #include "tools/gnutls-keystore/token_login.h"
 
@@ -10,6 +13,10 @@
 #include <gnutls/pkcs11.h>
 #include <gnutls/x509.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -70,15 +77,114 @@ struct Crq {
     Crq& operator=(const Crq&) = delete;
 };
 
+// Everything that can be wrong with the request, found before the token
+// or the TPM changes: the subject, the names, the output file.
+void prepare_request(Crq& crq, const Options& options, std::ofstream& out)
+{
+    const char* err = nullptr;
+    if (int r = gnutls_x509_crq_set_dn(crq.q, options.subject->c_str(), &err); r < 0)
+        throw UsageError("--subject '" + *options.subject + "' is not a distinguished name" +
+                         (err ? " (at '" + std::string(err) + "')" : std::string()) + ": " + gnutls_strerror(r));
+    for (const std::string& dns : options.dns_names)
+        if (gnutls_x509_crq_set_subject_alt_name(crq.q, GNUTLS_SAN_DNSNAME, dns.data(),
+                                                 static_cast<unsigned>(dns.size()), GNUTLS_FSAN_APPEND) < 0)
+            throw UsageError("--dns '" + dns + "' is not a DNS name");
+    check(gnutls_x509_crq_set_key_usage(crq.q, GNUTLS_KEY_DIGITAL_SIGNATURE), "key usage");
+    check(gnutls_x509_crq_set_key_purpose_oid(crq.q, GNUTLS_KP_TLS_WWW_SERVER, 0), "key purpose");
+    check(gnutls_x509_crq_set_version(crq.q, 1), "request version");
+    if (options.csr_out) {
+        out.open(*options.csr_out, std::ios::binary | std::ios::trunc);
+        if (!out)
+            throw Error("cannot write " + *options.csr_out + " (nothing was changed)");
+    }
+}
+
+// Signs the request with the new key and writes it: to the --csr file, or
+// to standard output, the key's line then going to standard error.
+int finish_request(Crq& crq, Signer& key, const Options& options, std::ofstream& out, const std::string& key_line)
+{
+    PubKey pub = key.public_key();
+    check(gnutls_x509_crq_set_pubkey(crq.q, pub.get()), "the new public key");
+    PrivKey priv = bind_signer(key);
+    check(gnutls_x509_crq_privkey_sign(crq.q, priv.get(), GNUTLS_DIG_SHA256, 0),
+          key.describe() + ": the new key cannot sign the request");
+    GnutlsDatum csr;
+    check(gnutls_x509_crq_export2(crq.q, GNUTLS_X509_FMT_PEM, &csr.d), "cannot write the request");
+    FILE* info = stdout;
+    if (options.csr_out) {
+        out.write(reinterpret_cast<const char*>(csr.d.data), static_cast<std::streamsize>(csr.d.size));
+        out.close();
+        if (!out)
+            throw Error("cannot write " + *options.csr_out + "; the key is made: " + key.describe());
+        std::printf("request: %s\n", options.csr_out->c_str());
+    } else {
+        std::fwrite(csr.d.data, 1, csr.d.size, stdout);
+        info = stderr;
+    }
+    std::fprintf(info, "%s\n", key_line.c_str());
+    return 0;
+}
+
+// new for the TPM: KEY is the TSS2 key file to write (it must not exist).
+int new_tpm_key(const Options& options, const KeyKind& kind, Crq& crq, std::ofstream& out)
+{
+    if (options.tcti.empty())
+        throw UsageError("new makes a TPM key when KEY is a file to write: give --tcti (GnuTLSTPMTCTI), "
+                         "e.g. --tcti device:/dev/tpmrm0");
+    if (kind.pk == GNUTLS_PK_ECDSA && kind.bits != GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1) &&
+        kind.bits != GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1))
+        throw UsageError("unsupported key type");
+    // Created exclusively, readable by its owner only: the file is useless
+    // without this TPM, but it is still the key's only copy.
+    UniqueFd fd(::open(options.key.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd)
+        throw Error("cannot create " + options.key + ": " + std::strerror(errno) +
+                    " (new never replaces a key file; nothing was changed)");
+    KeyOpener opener(options);
+    const KeyOptions key_options = opener.key_options();
+    std::string pem;
+    try {
+        const unsigned bits = kind.pk == GNUTLS_PK_RSA                                           ? kind.bits
+                              : kind.bits == GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1) ? 384
+                                                                                                 : 256;
+        pem = tpm::create_tss2_key(options.tcti, {kind.pk, bits}, key_options.srk_pin, key_options.pin);
+    } catch (...) {
+        ::unlink(options.key.c_str());
+        throw;
+    }
+    std::size_t done = 0;
+    while (done < pem.size()) {
+        ssize_t n = ::write(fd.get(), pem.data() + done, pem.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            ::unlink(options.key.c_str());
+            throw Error("cannot write " + options.key + ": " + std::strerror(errno));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    fd.reset();
+    // Opened as mod_gnutls opens it: the check a start would make.
+    std::shared_ptr<Signer> key = opener.open_key();
+    return finish_request(crq, *key, options, out,
+                          "key: " + options.key + "\n  for GnuTLSKeyFile, with GnuTLSTPMTCTI " + options.tcti +
+                              (key_options.pin.empty() ? "" : " and its GnuTLSPIN") +
+                              "; only this TPM can use it");
+}
+
 } // namespace
 
 int run_new(const Options& options)
 {
-    if (!pkcs11::is_pkcs11_url(options.key))
-        throw UsageError("new makes keys in PKCS#11 tokens: KEY must be a pkcs11: URL with token= and object=");
     if (!options.subject)
         throw UsageError("new needs --subject, e.g. --subject CN=www.example.com");
     const KeyKind kind = kind_of(options.key_type);
+    if (!pkcs11::is_pkcs11_url(options.key)) {
+        Crq crq;
+        std::ofstream out;
+        prepare_request(crq, options, out);
+        return new_tpm_key(options, kind, crq, out);
+    }
     const std::string where = pkcs11::redact_url(options.key);
     if (std::string why = pkcs11::url_syntax_error(options.key); !why.empty())
         throw Error(where + ": " + why);
@@ -96,23 +202,8 @@ int run_new(const Options& options)
     // Everything that can be wrong with the request is found before the
     // token changes: the subject, the names, the output file.
     Crq crq;
-    const char* err = nullptr;
-    if (int r = gnutls_x509_crq_set_dn(crq.q, options.subject->c_str(), &err); r < 0)
-        throw UsageError("--subject '" + *options.subject + "' is not a distinguished name" +
-                         (err ? " (at '" + std::string(err) + "')" : std::string()) + ": " + gnutls_strerror(r));
-    for (const std::string& dns : options.dns_names)
-        if (gnutls_x509_crq_set_subject_alt_name(crq.q, GNUTLS_SAN_DNSNAME, dns.data(),
-                                                 static_cast<unsigned>(dns.size()), GNUTLS_FSAN_APPEND) < 0)
-            throw UsageError("--dns '" + dns + "' is not a DNS name");
-    check(gnutls_x509_crq_set_key_usage(crq.q, GNUTLS_KEY_DIGITAL_SIGNATURE), "key usage");
-    check(gnutls_x509_crq_set_key_purpose_oid(crq.q, GNUTLS_KP_TLS_WWW_SERVER, 0), "key purpose");
-    check(gnutls_x509_crq_set_version(crq.q, 1), "request version");
     std::ofstream out;
-    if (options.csr_out) {
-        out.open(*options.csr_out, std::ios::binary | std::ios::trunc);
-        if (!out)
-            throw Error("cannot write " + *options.csr_out + " (nothing was changed)");
-    }
+    prepare_request(crq, options, out);
 
     // Never a second key under a label GnuTLSKeyFile may already name. A
     // failed search (a wrong PIN) stops here: the PIN is not tried again.

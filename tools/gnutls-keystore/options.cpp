@@ -9,8 +9,9 @@ const char* const usage =
     "usage: gnutls-keystore check KEY [--cert CHAIN] [key options]\n"
     "       gnutls-keystore speed KEY [--threads N] [--seconds S] [key options]\n"
     "       gnutls-keystore list [--pin PIN | --pin-source SRC] [--module SO]... [--tcti TCTI]\n"
-    "       gnutls-keystore new 'pkcs11:token=T;object=LABEL' --subject DN [--dns NAME]...\n"
+    "       gnutls-keystore new 'pkcs11:token=T;object=LABEL' | NEW-TSS2-FILE --subject DN [--dns NAME]...\n"
     "                       [--type ecdsa-p256|ecdsa-p384|rsa2048|rsa3072] [--csr FILE] [key options]\n"
+    "       gnutls-keystore check-config [--httpd PROGRAM] [-- APACHE ARGUMENTS]\n"
     "\n"
     "KEY is what GnuTLSKeyFile takes: a key file, a pkcs11: URL, a TPM 2.0 key\n"
     "file (TSS2 PRIVATE KEY) or handle:0x81XXXXXX. The key options are the\n"
@@ -33,8 +34,15 @@ const char* const usage =
     "pkcs11: URLs (private keys when a PIN is given), and with --tcti the TPM's\n"
     "persistent handles.\n"
     "new makes a key inside the token (not exportable), under a label no key\n"
-    "has yet, and a certificate request for it (PEM, to FILE or standard\n"
-    "output) signed by the token; it prints the key's URL.\n";
+    "has yet, or inside the TPM (--tcti; under the owner hierarchy's standard\n"
+    "SRK, written to NEW-TSS2-FILE, which must not exist; --pin becomes the\n"
+    "key's authorization), and a certificate request for it (PEM, to FILE or\n"
+    "standard output) signed by the new key; it prints the key's reference.\n"
+    "check-config runs PROGRAM (default apache2ctl) -t -D GNUTLS_KEY_REPORT with\n"
+    "the APACHE ARGUMENTS (e.g. -f /etc/apache2/apache2.conf): the module loads\n"
+    "every key of the configuration as it would to serve, and reports each TLS\n"
+    "virtual host's key, certificate, chain order and expiry; it exits 1 when\n"
+    "the configuration does not load or a certificate has expired.\n";
 
 namespace {
 
@@ -55,8 +63,22 @@ Options parse_options(int argc, char** argv)
         throw UsageError("a command is needed");
     Options o;
     o.command = argv[1];
-    if (o.command != "check" && o.command != "speed" && o.command != "list" && o.command != "new")
-        throw UsageError("unknown command '" + o.command + "' (check, speed, list or new)");
+    if (o.command != "check" && o.command != "speed" && o.command != "list" && o.command != "new" &&
+        o.command != "check-config")
+        throw UsageError("unknown command '" + o.command + "' (check, speed, list, new or check-config)");
+    if (o.command == "check-config") {
+        for (int i = 2; i < argc; ++i) {
+            std::string flag = argv[i];
+            if (flag == "--") {
+                o.httpd_args.assign(argv + i + 1, argv + argc);
+                break;
+            }
+            if (flag != "--httpd" || i + 1 >= argc)
+                throw UsageError("check-config takes --httpd PROGRAM and, after --, Apache's own arguments");
+            o.httpd = argv[++i];
+        }
+        return o;
+    }
     int first_option = 2;
     if (o.command != "list") {
         if (argc < 3 || std::strncmp(argv[2], "--", 2) == 0)

@@ -11,7 +11,7 @@
 namespace mgs::tool {
 
 struct Options {
-    std::string command; // check, speed, list, new
+    std::string command; // check, speed, list, new, check-config
     std::string key;     // file, pkcs11: URL, TSS2 file, handle:0x81...
     std::optional<std::string> cert; // GnuTLSCertificateFile: PEM chain or pkcs11: URL
     std::optional<Secret> pin, srk_pin;            // --pin, --srk-pin (wiped from argv once read)
@@ -25,6 +25,9 @@ struct Options {
     std::vector<std::string> dns_names;
     int threads = 1;
     double seconds = 3;
+    // check-config: how Apache is run, and its own arguments (after --)
+    std::string httpd = "apache2ctl";
+    std::vector<std::string> httpd_args;
 };
 
 // Throws UsageError for a command line that cannot be run.
