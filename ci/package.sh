@@ -73,14 +73,14 @@ cleanup() {
 }
 trap cleanup EXIT
 for f in /usr/lib/apache2/modules/mod_gnutls.so /etc/apache2/mods-available/gnutls.load \
-         /etc/apache2/mods-available/gnutls.conf; do
+         /etc/apache2/mods-available/gnutls.conf /var/lib/apache2/module/disabled_by_admin/gnutls; do
   if [ -e "$f" ] && ! dpkg -S "$f" >/dev/null 2>&1; then cp -a --parents "$f" "$backup/" && rm -f "$f"; fi
 done
 
-# No gnutls module is installed (checked above): a record that an
-# administrator disabled one is stale (an earlier interrupted run's), and
-# would keep the maintainer scripts from enabling the module.
-rm -f /var/lib/apache2/module/disabled_by_admin/gnutls
+# A record that an administrator disabled a gnutls module (none is
+# installed: checked above) would keep the maintainer scripts from
+# enabling this one: it was moved to the backup with the files above, and
+# is put back at the end.
 dpkg -i "$deb" > "$out/install.log" 2>&1 || { cat "$out/install.log"; exit 1; }
 # The maintainer scripts (dh_apache2) enable the module, as Debian's
 # module packages do; a2enmod then finds it enabled.

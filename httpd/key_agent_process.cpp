@@ -7,6 +7,7 @@
 #include "pkcs11/token_signer.h"
 #include "tpm/key_agent.h"
 
+#include <ap_mpm.h>
 #include <apr_portable.h>
 #include <apr_thread_proc.h>
 #include <http_main.h>
@@ -258,11 +259,15 @@ void key_agent_child_init(apr_pool_t*, server_rec* s) { module_state(s).key_agen
 int key_agent_monitor(apr_pool_t*, server_rec* s)
 {
     // A new agent that could not be started (fork failed, no memory) is
-    // tried again, every few seconds, until one runs: the keys it holds
-    // sign nowhere else.
+    // tried again at the MPM's maintenance (about every 10 s), until one
+    // runs: the keys it holds sign nowhere else.
     ModuleState& state = module_state(s);
     if (!state.key_agent_wanted || state.key_agent.pid() > 0 || apr_time_now() < state.key_agent_next_try)
         return DECLINED;
+    int mpm_state = AP_MPMQ_STARTING;
+    if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS && mpm_state == AP_MPMQ_STOPPING)
+        return DECLINED; // a stop or restart is under way: the cleanup decides
+
     try {
         spawn(state);
     } catch (const std::exception& e) {

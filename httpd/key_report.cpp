@@ -42,7 +42,9 @@ std::string chain_problems(const CertificateChain& chain, bool& expired)
     const std::time_t now = std::time(nullptr);
     for (std::size_t i = 0; i < chain.size(); ++i) {
         const std::time_t until = gnutls_x509_crt_get_expiration_time(chain.at(i));
-        if (until < now) {
+        if (until == static_cast<std::time_t>(-1)) {
+            out += "; certificate " + std::to_string(i + 1) + " has no readable end of validity";
+        } else if (until < now) {
             expired = true;
             out += "; certificate " + std::to_string(i + 1) + " expired on " + date_text(until);
         } else if (until - now < 14 * 86400) {
@@ -55,9 +57,7 @@ std::string chain_problems(const CertificateChain& chain, bool& expired)
     return out;
 }
 
-} // namespace
-
-bool report_keys(server_rec* base)
+bool report_all(server_rec* base)
 {
     bool ok = true;
     for (server_rec* s = base; s; s = s->next) {
@@ -79,6 +79,18 @@ bool report_keys(server_rec* base)
         }
     }
     return ok;
+}
+
+} // namespace
+
+bool report_keys(server_rec* base)
+{
+    try {
+        return report_all(base);
+    } catch (const std::exception& e) { // a C hook: nothing may escape
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, base, "mod_gnutls: " MGSLOGNO(01008) "key report failed: %s", e.what());
+        return false;
+    }
 }
 
 } // namespace mgs::httpd

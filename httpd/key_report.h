@@ -1,5 +1,5 @@
-// `apachectl -t -D GNUTLS_KEY_REPORT`: one line per TLS virtual host (and
-// proxy client key) saying what the module loaded, as it loaded it: the
+// `apachectl -t -D GNUTLS_KEY_REPORT`: one line per TLS virtual host
+// saying what the module loaded, as it loaded it: the
 // key doctor's view of a whole configuration (gnutls-keystore
 // check-config runs it).
 #pragma once

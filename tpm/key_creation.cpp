@@ -75,14 +75,41 @@ TPM2B_PUBLIC key_template(NewKeyType type, bool with_auth)
     return t;
 }
 
-void set_auth(TPM2B_AUTH& out, const Secret& s, const char* what)
+// An authorization value is at most the name algorithm's digest long
+// (SHA-256: 32 bytes), or TPM2_Create refuses it with TPM_RC_SIZE.
+constexpr std::size_t max_auth = 32;
+
+void check_auth_size(const Secret& s, const char* what)
 {
-    if (s.size() > sizeof out.buffer)
-        throw Error(std::string(what) + " is longer than the TPM accepts (" + std::to_string(sizeof out.buffer) +
-                    " bytes)");
-    out.size = static_cast<UINT16>(s.size());
-    std::memcpy(out.buffer, s.reveal(), s.size());
+    if (s.size() > max_auth)
+        throw Error(std::string(what) + " is longer than a TPM key's authorization may be (" +
+                    std::to_string(max_auth) + " bytes)");
 }
+
+// A stack copy of an authorization, wiped however the scope ends.
+struct AuthCopy {
+    TPM2B_AUTH value{};
+    explicit AuthCopy(const Secret& s)
+    {
+        value.size = static_cast<UINT16>(s.size());
+        std::memcpy(value.buffer, s.reveal(), s.size());
+    }
+    ~AuthCopy() { explicit_bzero(&value, sizeof value); }
+    AuthCopy(const AuthCopy&) = delete;
+    AuthCopy& operator=(const AuthCopy&) = delete;
+};
+
+// The SRK is flushed however the key's creation ends: a TPM without a
+// resource manager (swtpm) has few object slots.
+struct Flushed {
+    ESYS_CONTEXT* ctx;
+    ESYS_TR handle = ESYS_TR_NONE;
+    ~Flushed()
+    {
+        if (handle != ESYS_TR_NONE)
+            Esys_FlushContext(ctx, handle);
+    }
+};
 
 // DER, as far as TPMKey needs it: definite lengths up to 64 KiB.
 std::string der(unsigned char tag, const std::string& content)
@@ -153,35 +180,39 @@ std::string tss2_key_pem(const std::string& public_area, const std::string& priv
 std::string create_tss2_key(const std::string& tcti, NewKeyType type, const Secret& owner_auth,
                             const Secret& key_auth)
 {
+    check_auth_size(owner_auth, "the owner hierarchy authorization (--srk-pin)");
+    check_auth_size(key_auth, "the key authorization (--pin)");
     TpmContext tpm(tcti);
     ESYS_CONTEXT* ctx = tpm.esys();
-    TPM2B_AUTH owner{};
-    set_auth(owner, owner_auth, "GnuTLSSRKPIN");
-    check(Esys_TR_SetAuth(ctx, ESYS_TR_RH_OWNER, &owner), "cannot set the owner authorization");
-    explicit_bzero(&owner, sizeof owner);
+    {
+        AuthCopy owner(owner_auth);
+        check(Esys_TR_SetAuth(ctx, ESYS_TR_RH_OWNER, &owner.value), "cannot set the owner authorization");
+    }
 
     TPM2B_SENSITIVE_CREATE none{};
     TPM2B_PUBLIC srk_tmpl = ecc_srk_template();
     TPM2B_DATA outside{};
     TPML_PCR_SELECTION pcrs{};
-    ESYS_TR srk = ESYS_TR_NONE;
+    Flushed srk{ctx};
     TSS2_RC rc = Esys_CreatePrimary(ctx, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &none,
-                                    &srk_tmpl, &outside, &pcrs, &srk, nullptr, nullptr, nullptr, nullptr);
+                                    &srk_tmpl, &outside, &pcrs, &srk.handle, nullptr, nullptr, nullptr, nullptr);
     if (auth_refused(rc))
         throw TpmError("the TPM refused the owner hierarchy authorization (--srk-pin)", rc);
     check(rc, "cannot create the storage root key in the owner hierarchy");
 
-    TPM2B_SENSITIVE_CREATE sensitive{};
-    set_auth(sensitive.sensitive.userAuth, key_auth, "GnuTLSPIN");
+    struct Sensitive {
+        TPM2B_SENSITIVE_CREATE value{};
+        ~Sensitive() { explicit_bzero(&value, sizeof value); }
+    } sensitive;
+    AuthCopy user(key_auth);
+    sensitive.value.sensitive.userAuth = user.value;
     TPM2B_PUBLIC tmpl = key_template(type, !key_auth.empty());
     TPM2B_PRIVATE* priv_raw = nullptr;
     TPM2B_PUBLIC* pub_raw = nullptr;
-    rc = Esys_Create(ctx, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &tmpl, &outside, &pcrs,
-                     &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
-    explicit_bzero(&sensitive, sizeof sensitive);
+    rc = Esys_Create(ctx, srk.handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive.value, &tmpl,
+                     &outside, &pcrs, &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
     std::unique_ptr<TPM2B_PRIVATE, EsysFreed<TPM2B_PRIVATE>> priv(priv_raw);
     std::unique_ptr<TPM2B_PUBLIC, EsysFreed<TPM2B_PUBLIC>> pub(pub_raw);
-    Esys_FlushContext(ctx, srk);
     check(rc, "the TPM cannot create the key (is the key type supported by this TPM?)");
     return tss2_key_pem(marshal<TPM2B_PUBLIC, Tss2_MU_TPM2B_PUBLIC_Marshal>(*pub, "cannot encode the public part"),
                         marshal<TPM2B_PRIVATE, Tss2_MU_TPM2B_PRIVATE_Marshal>(*priv, "cannot encode the private part"),

@@ -228,6 +228,14 @@ def test_new_tpm_key_and_its_request(pki, tmp_path, key_type, pk, auth):
         assert rc == 1 and "never replaces a key file" in err and key.read_text() == before, out + err
         rc, out, err = doctor("new", tmp_path / "other.pem", "--subject", "CN=x")
         assert rc == 2 and "--tcti" in err and not (tmp_path / "other.pem").exists(), out + err
+        # A TPM that refuses (a wrong owner authorization) leaves no file,
+        # not even the temporary one; last, as the refusal counts against
+        # this TPM's dictionary-attack limit.
+        before = sorted(p.name for p in tmp_path.iterdir())
+        rc, out, err = doctor("new", tmp_path / "refused.pem", "--tcti", tpm.tcti, "--srk-pin", "not-the-owner",
+                              "--subject", "CN=x")
+        assert rc == 1 and "owner hierarchy authorization" in err and "not-the-owner" not in out + err, out + err
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
     finally:
         tpm.remove()
 

@@ -24,8 +24,11 @@ int run_check_config(const Options& o)
     if (int rc = ::posix_spawnp(&pid, o.httpd.c_str(), nullptr, nullptr, argv.data(), environ); rc != 0)
         throw Error("cannot run " + o.httpd + ": " + std::strerror(rc) + " (--httpd names Apache's control program)");
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    pid_t r;
+    while ((r = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
     }
+    if (r != pid)
+        throw Error("cannot wait for " + o.httpd + ": " + std::strerror(errno));
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 

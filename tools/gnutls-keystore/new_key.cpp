@@ -125,47 +125,74 @@ int finish_request(Crq& crq, Signer& key, const Options& options, std::ofstream&
     return 0;
 }
 
+// A temporary file beside the key file; removed unless it was kept.
+class TempFile {
+public:
+    explicit TempFile(const std::string& beside) : path_(beside + ".XXXXXX")
+    {
+        fd_ = UniqueFd(::mkstemp(path_.data())); // mode 0600
+        if (!fd_)
+            throw Error("cannot create a file beside " + beside + ": " + std::strerror(errno) +
+                        " (nothing was changed)");
+    }
+    ~TempFile()
+    {
+        if (!kept_)
+            ::unlink(path_.c_str());
+    }
+    TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
+
+    const std::string& path() const { return path_; }
+    void write_all(const std::string& data)
+    {
+        std::size_t done = 0;
+        while (done < data.size()) {
+            ssize_t n = ::write(fd_.get(), data.data() + done, data.size() - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                throw Error("cannot write " + path_ + ": " + std::strerror(errno));
+            done += static_cast<std::size_t>(n);
+        }
+        if (::fsync(fd_.get()) != 0)
+            throw Error("cannot write " + path_ + ": " + std::strerror(errno));
+        fd_.reset();
+    }
+    // Gives it the final name, which must not exist (link() is exclusive:
+    // never over a file that appeared meanwhile).
+    void keep_as(const std::string& name)
+    {
+        if (::link(path_.c_str(), name.c_str()) != 0)
+            throw Error("cannot create " + name + ": " + std::strerror(errno) +
+                        " (new never replaces a key file; the TPM key is discarded)");
+        ::unlink(path_.c_str());
+        kept_ = true;
+    }
+
+private:
+    std::string path_;
+    UniqueFd fd_;
+    bool kept_ = false;
+};
+
 // new for the TPM: KEY is the TSS2 key file to write (it must not exist).
+// The file is written under a temporary name, checked as mod_gnutls loads
+// it, and only then given its name: an interrupted or failed run leaves
+// nothing behind but a temporary file the next run does not trip over.
 int new_tpm_key(const Options& options, const KeyKind& kind, Crq& crq, std::ofstream& out)
 {
-    if (options.tcti.empty())
-        throw UsageError("new makes a TPM key when KEY is a file to write: give --tcti (GnuTLSTPMTCTI), "
-                         "e.g. --tcti device:/dev/tpmrm0");
-    if (kind.pk == GNUTLS_PK_ECDSA && kind.bits != GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1) &&
-        kind.bits != GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1))
-        throw UsageError("unsupported key type");
-    // Created exclusively, readable by its owner only: the file is useless
-    // without this TPM, but it is still the key's only copy.
-    UniqueFd fd(::open(options.key.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd)
-        throw Error("cannot create " + options.key + ": " + std::strerror(errno) +
-                    " (new never replaces a key file; nothing was changed)");
     KeyOpener opener(options);
-    const KeyOptions key_options = opener.key_options();
-    std::string pem;
-    try {
-        const unsigned bits = kind.pk == GNUTLS_PK_RSA                                           ? kind.bits
-                              : kind.bits == GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1) ? 384
-                                                                                                 : 256;
-        pem = tpm::create_tss2_key(options.tcti, {kind.pk, bits}, key_options.srk_pin, key_options.pin);
-    } catch (...) {
-        ::unlink(options.key.c_str());
-        throw;
-    }
-    std::size_t done = 0;
-    while (done < pem.size()) {
-        ssize_t n = ::write(fd.get(), pem.data() + done, pem.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            ::unlink(options.key.c_str());
-            throw Error("cannot write " + options.key + ": " + std::strerror(errno));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    fd.reset();
-    // Opened as mod_gnutls opens it: the check a start would make.
-    std::shared_ptr<Signer> key = opener.open_key();
+    const KeyOptions key_options = opener.key_options(); // PIN sources read before anything changes
+    const unsigned bits = kind.pk == GNUTLS_PK_RSA                                           ? kind.bits
+                          : kind.bits == GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1) ? 384
+                                                                                             : 256;
+    TempFile file(options.key);
+    file.write_all(tpm::create_tss2_key(options.tcti, {kind.pk, bits}, key_options.srk_pin, key_options.pin));
+    Options at_temp = options;
+    at_temp.key = file.path();
+    std::shared_ptr<Signer> key = KeyOpener(at_temp).open_key(); // the check a start would make
+    file.keep_as(options.key);
     return finish_request(crq, *key, options, out,
                           "key: " + options.key + "\n  for GnuTLSKeyFile, with GnuTLSTPMTCTI " + options.tcti +
                               (key_options.pin.empty() ? "" : " and its GnuTLSPIN") +
@@ -180,6 +207,19 @@ int run_new(const Options& options)
         throw UsageError("new needs --subject, e.g. --subject CN=www.example.com");
     const KeyKind kind = kind_of(options.key_type);
     if (!pkcs11::is_pkcs11_url(options.key)) {
+        if (options.key.starts_with("handle:"))
+            throw UsageError("new writes TPM keys to a TSS2 key file, not to a persistent handle (tpm2_evictcontrol "
+                             "makes a key persistent)");
+        if (options.tcti.empty())
+            throw UsageError("new makes a TPM key when KEY is a file to write: give --tcti (GnuTLSTPMTCTI), "
+                             "e.g. --tcti device:/dev/tpmrm0");
+        // Before anything is written, the --csr file included.
+        errno = 0;
+        const bool exists = ::access(options.key.c_str(), F_OK) == 0;
+        if (exists || errno != ENOENT)
+            throw Error("cannot create " + options.key + ": " +
+                        (exists ? std::string("it exists") : std::string(std::strerror(errno))) +
+                        " (new never replaces a key file; nothing was changed)");
         Crq crq;
         std::ofstream out;
         prepare_request(crq, options, out);
