@@ -94,4 +94,17 @@ std::string describe_exit(int status)
                              : "was killed by signal " + std::to_string(WTERMSIG(status));
 }
 
+void write_all(int fd, std::span<const std::uint8_t> data)
+{
+    std::size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        done += static_cast<std::size_t>(n);
+    }
+}
+
 } // namespace mgs

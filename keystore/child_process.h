@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace mgs {
@@ -24,6 +25,10 @@ struct ChildOutput {
 // process group: the child leads a new one) still running then is killed.
 ChildOutput run_child(const std::string& what, const std::function<void(int fd)>& body, std::size_t max,
                       std::optional<std::chrono::milliseconds> deadline = std::nullopt);
+
+// Writes all of `data` to `fd` (a child's answer on its pipe), again after
+// EINTR; stops quietly when the reader is gone.
+void write_all(int fd, std::span<const std::uint8_t> data);
 
 // "exited with status N" / "was killed by signal N".
 std::string describe_exit(int status);

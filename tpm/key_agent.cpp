@@ -461,18 +461,6 @@ HostedFacts decode_facts(const Bytes& answer)
     return f;
 }
 
-void write_all(int fd, const Bytes& data)
-{
-    std::size_t done = 0;
-    while (done < data.size()) {
-        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        done += static_cast<std::size_t>(n);
-    }
-}
 
 } // namespace
 

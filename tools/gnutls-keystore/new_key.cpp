@@ -101,13 +101,11 @@ void prepare_request(Crq& crq, const Options& options, std::ofstream& out)
 
 // Signs the request with the new key and writes it: to the --csr file, or
 // to standard output, the key's line then going to standard error.
-int finish_request(Crq& crq, Signer& key, const Options& options, std::ofstream& out, const std::string& key_line)
+int finish_request(Crq& crq, gnutls_pubkey_t pub, gnutls_privkey_t priv, const std::string& where,
+                   const Options& options, std::ofstream& out, const std::string& key_line)
 {
-    PubKey pub = key.public_key();
-    check(gnutls_x509_crq_set_pubkey(crq.q, pub.get()), "the new public key");
-    PrivKey priv = bind_signer(key);
-    check(gnutls_x509_crq_privkey_sign(crq.q, priv.get(), GNUTLS_DIG_SHA256, 0),
-          key.describe() + ": the new key cannot sign the request");
+    check(gnutls_x509_crq_set_pubkey(crq.q, pub), "the new public key");
+    check(gnutls_x509_crq_privkey_sign(crq.q, priv, GNUTLS_DIG_SHA256, 0), where + ": the new key cannot sign the request");
     GnutlsDatum csr;
     check(gnutls_x509_crq_export2(crq.q, GNUTLS_X509_FMT_PEM, &csr.d), "cannot write the request");
     FILE* info = stdout;
@@ -115,7 +113,7 @@ int finish_request(Crq& crq, Signer& key, const Options& options, std::ofstream&
         out.write(reinterpret_cast<const char*>(csr.d.data), static_cast<std::streamsize>(csr.d.size));
         out.close();
         if (!out)
-            throw Error("cannot write " + *options.csr_out + "; the key is made: " + key.describe());
+            throw Error("cannot write " + *options.csr_out + "; the key is made: " + key_line);
         std::printf("request: %s\n", options.csr_out->c_str());
     } else {
         std::fwrite(csr.d.data, 1, csr.d.size, stdout);
@@ -193,7 +191,9 @@ int new_tpm_key(const Options& options, const KeyKind& kind, Crq& crq, std::ofst
     at_temp.key = file.path();
     std::shared_ptr<Signer> key = KeyOpener(at_temp).open_key(); // the check a start would make
     file.keep_as(options.key);
-    return finish_request(crq, *key, options, out,
+    PubKey pub = key->public_key();
+    PrivKey priv = bind_signer(*key);
+    return finish_request(crq, pub.get(), priv.get(), options.key, options, out,
                           "key: " + options.key + "\n  for GnuTLSKeyFile, with GnuTLSTPMTCTI " + options.tcti +
                               (key_options.pin.empty() ? "" : " and its GnuTLSPIN") +
                               "; only this TPM can use it");
@@ -304,31 +304,11 @@ int run_new(const Options& options)
 
     PubKey pub = new_pubkey();
     check(gnutls_pubkey_import(pub.get(), &pub_pem.d, GNUTLS_X509_FMT_PEM), "the new public key");
-    check(gnutls_x509_crq_set_pubkey(crq.q, pub.get()), "the new public key");
     PrivKey priv = new_privkey();
     check(gnutls_privkey_import_url(priv.get(), key_url.c_str(), 0), where + ": cannot open the new key");
-    check(gnutls_x509_crq_privkey_sign(crq.q, priv.get(), GNUTLS_DIG_SHA256, 0),
-          where + ": the token cannot sign the request");
-    GnutlsDatum csr;
-    check(gnutls_x509_crq_export2(crq.q, GNUTLS_X509_FMT_PEM, &csr.d), "cannot write the request");
-
-    // Standard output is the request when no file is named: the key's URL
-    // then goes to standard error.
-    FILE* info = stdout;
-    if (options.csr_out) {
-        out.write(reinterpret_cast<const char*>(csr.d.data), static_cast<std::streamsize>(csr.d.size));
-        out.close();
-        if (!out)
-            throw Error("cannot write " + *options.csr_out + "; the key is in the token: " + key_url);
-        std::printf("request: %s\n", options.csr_out->c_str());
-    } else {
-        std::fwrite(csr.d.data, 1, csr.d.size, stdout);
-        info = stderr;
-    }
-    std::fprintf(info,
-                 "key: %s\n  for GnuTLSKeyFile (with GnuTLSPIN or GnuTLSPINSource); the token will not export it\n",
-                 key_url.c_str());
-    return 0;
+    return finish_request(crq, pub.get(), priv.get(), where, options, out,
+                          "key: " + key_url +
+                              "\n  for GnuTLSKeyFile (with GnuTLSPIN or GnuTLSPINSource); the token will not export it");
 }
 
 } // namespace mgs::tool
